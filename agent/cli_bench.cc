@@ -1,0 +1,33 @@
+#include <iostream>
+
+#include "agent/cli.h"
+#include "bench/bench.h"
+
+namespace whalebox::agent {
+
+void add_bench_commands(CLI::App& app, CliContext& ctx) {
+  auto* cmd = app.add_subcommand("bench", "Run a benchmark; the last line of output is one JSON object");
+  auto name = std::make_shared<std::string>();
+  auto list = std::make_shared<bool>(false);
+  cmd->add_option("name", *name, "Benchmark to run (see --list)");
+  cmd->add_flag("--list", *list, "List the benchmarks");
+  cmd->allow_extras();  // the rest goes to the benchmark itself
+  cmd->footer("Benchmarks report ratios against a peer measured in the same run.");
+  cmd->callback([cmd, name, list, &ctx] {
+    if (*list || name->empty()) {
+      for (const auto& b : bench::registry()) std::cout << b.name << "\t" << b.summary << "\n";
+      ctx.exit_code = name->empty() && !*list ? 2 : 0;
+      return;
+    }
+    for (const auto& b : bench::registry()) {
+      if (b.name == *name) {
+        ctx.exit_code = b.run(cmd->remaining());
+        return;
+      }
+    }
+    std::cerr << "whalebox bench: unknown benchmark '" << *name << "' (see `whalebox bench --list`)\n";
+    ctx.exit_code = 2;
+  });
+}
+
+}  // namespace whalebox::agent
