@@ -12,6 +12,7 @@ packages=(
   libcli11-dev                                   # subcommand CLI with --help at every level
   libssl-dev                                     # HTTPS model backends
   libedit-dev                                    # line editing for `whalebox chat`
+  libpcre2-dev                                   # Unicode regexes of HF tokenizer.json pre-tokenizers
   libgtest-dev libgmock-dev
   clang-14 libclang-rt-14-dev                    # libFuzzer targets in the test suite
   bubblewrap                                     # peer measured by `whalebox bench sandbox`
@@ -19,7 +20,7 @@ packages=(
 )
 if [[ "${1:-}" == "--reference" ]]; then
   # Debian's torch links the generic BLAS alternative; OpenBLAS makes training ~7x faster.
-  packages+=(python3 python3-torch python3-numpy libopenblas0-pthread python3-matplotlib)
+  packages+=(python3 python3-torch python3-numpy libopenblas0-pthread python3-regex)
 fi
 
 missing=()
