@@ -1,0 +1,369 @@
+#include "model/tokenizer.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <algorithm>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+
+namespace whalebox::model {
+
+using nlohmann::json;
+
+namespace {
+
+[[noreturn]] void fail(const std::string& what) { throw std::runtime_error("tokenizer.json: " + what); }
+
+// GPT-2 byte<->unicode table: printable bytes map to themselves, the rest to U+0100 upwards.
+struct ByteUnicode {
+  uint32_t to_cp[256];
+  std::unordered_map<uint32_t, uint8_t> to_byte;
+  ByteUnicode() {
+    int n = 0;
+    for (int b = 0; b < 256; ++b) {
+      bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+      to_cp[b] = printable ? uint32_t(b) : uint32_t(256 + n++);
+      to_byte[to_cp[b]] = uint8_t(b);
+    }
+  }
+};
+const ByteUnicode& byte_unicode() {
+  static const ByteUnicode t;
+  return t;
+}
+
+// Decodes a vocab string written in the byte-level alphabet back to raw bytes.
+bool unmap_bytes(const std::string& s, std::string& out) {
+  const auto& bu = byte_unicode();
+  out.clear();
+  for (size_t i = 0; i < s.size();) {
+    uint8_t c = uint8_t(s[i]);
+    uint32_t cp;
+    int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return false;
+    cp = len == 1 ? c : len == 2 ? (c & 0x1f) : len == 3 ? (c & 0x0f) : (c & 0x07);
+    for (int k = 1; k < len; ++k) cp = (cp << 6) | (uint8_t(s[i + k]) & 0x3f);
+    auto it = bu.to_byte.find(cp);
+    if (it == bu.to_byte.end()) return false;
+    out.push_back(char(it->second));
+    i += len;
+  }
+  return true;
+}
+
+// A compiled Split pattern (PCRE2, UTF + Unicode properties).
+struct Regex {
+  pcre2_code* code = nullptr;
+  explicit Regex(const std::string& pattern) {
+    int err;
+    PCRE2_SIZE off;
+    code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF | PCRE2_UCP,
+                         &err, &off, nullptr);
+    if (!code) {
+      PCRE2_UCHAR msg[256];
+      pcre2_get_error_message(err, msg, sizeof msg);
+      fail("pre-tokenizer regex does not compile at offset " + std::to_string(off) + ": " +
+           reinterpret_cast<char*>(msg));
+    }
+    pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // best effort
+  }
+  Regex(const Regex&) = delete;
+  ~Regex() { pcre2_code_free(code); }
+};
+
+const char* kGpt2Pattern =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+
+struct SplitStep {
+  std::unique_ptr<Regex> re;
+  bool isolated;  // "Isolated": matches become pieces; "Removed": matches are dropped
+};
+
+uint64_t pair_key(int32_t a, int32_t b) { return (uint64_t(uint32_t(a)) << 32) | uint32_t(b); }
+
+}  // namespace
+
+struct Tokenizer::Impl {
+  std::unordered_map<std::string, int32_t> vocab;  // raw bytes -> id
+  std::vector<std::string> id_bytes;               // id -> raw bytes (or added-token text)
+  std::vector<bool> special;
+  std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges;  // (left,right) -> (rank, merged id)
+  int32_t byte_id[256];
+  std::vector<SplitStep> splits;
+  bool add_prefix_space = false;
+  // Added tokens by first byte, longest first.
+  std::vector<std::pair<std::string, int32_t>> added_by_byte[256];
+  std::unordered_map<std::string, int32_t> added;
+  mutable std::mutex cache_mu;  // encode() may run on several threads
+  mutable std::unordered_map<std::string, std::vector<int32_t>> cache;
+
+  void split_pieces(std::string_view text, std::vector<std::string_view>& out) const;
+  void bpe(std::string_view word, std::vector<int32_t>& out) const;
+};
+
+Tokenizer::Tokenizer() : impl_(std::make_unique<Impl>()) {}
+Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
+Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
+Tokenizer::~Tokenizer() = default;
+
+namespace {
+
+bool isolated_behavior(const std::string& b) {
+  if (b != "Isolated" && b != "Removed") fail("Split behavior '" + b + "' is not supported (Isolated, Removed)");
+  return b == "Isolated";
+}
+
+void add_pretokenizer(Tokenizer::Impl& t, const json& p) {
+  std::string type = p.value("type", "");
+  if (type == "Sequence") {
+    for (auto& q : p.at("pretokenizers")) add_pretokenizer(t, q);
+  } else if (type == "Split") {
+    if (p.value("invert", false)) fail("Split with invert=true is not supported");
+    const auto& pat = p.at("pattern");
+    std::string re;
+    if (pat.contains("Regex")) re = pat["Regex"].get<std::string>();
+    else {
+      // A literal string: escape it for PCRE.
+      for (char ch : pat.at("String").get<std::string>()) {
+        if (std::string("\\^$.|?*+()[]{}").find(ch) != std::string::npos) re += '\\';
+        re += ch;
+      }
+    }
+    t.splits.push_back({std::make_unique<Regex>(re), isolated_behavior(p.value("behavior", "Isolated"))});
+  } else if (type == "ByteLevel") {
+    t.add_prefix_space = p.value("add_prefix_space", false);
+    if (p.value("use_regex", true)) t.splits.push_back({std::make_unique<Regex>(kGpt2Pattern), true});
+  } else if (type == "Digits") {
+    t.splits.push_back({std::make_unique<Regex>(p.value("individual_digits", false) ? "\\p{N}" : "\\p{N}+"),
+                        true});
+  } else {
+    fail("pre_tokenizer type '" + type + "' is not supported");
+  }
+}
+
+}  // namespace
+
+Tokenizer Tokenizer::parse(const std::string& text) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    fail(std::string("not valid JSON: ") + e.what());
+  }
+  Tokenizer tok;
+  Impl& t = *tok.impl_;
+  if (!j.contains("model") || !j["model"].is_object()) fail("no model object");
+  const auto& m = j["model"];
+  if (m.value("type", "BPE") != "BPE") fail("model type '" + m.value("type", "") + "' is not BPE");
+  if (m.value("byte_fallback", false)) fail("byte_fallback BPE is not supported (expected byte-level BPE)");
+  if (j.contains("normalizer") && !j["normalizer"].is_null()) fail("normalizers are not supported");
+  if (!m.contains("vocab") || !m["vocab"].is_object()) fail("model.vocab is missing");
+  std::string raw;
+  int32_t max_id = -1;
+  for (auto& [s, idv] : m["vocab"].items()) {
+    if (!idv.is_number_integer()) fail("vocab entry '" + s + "' has no integer id");
+    int32_t id = idv.get<int32_t>();
+    if (id < 0) fail("vocab entry '" + s + "' has a negative id");
+    if (!unmap_bytes(s, raw)) fail("vocab entry '" + s + "' is not in the byte-level alphabet");
+    t.vocab.emplace(raw, id);
+    if (id >= int32_t(t.id_bytes.size())) t.id_bytes.resize(size_t(id) + 1);
+    t.id_bytes[size_t(id)] = raw;
+    max_id = std::max(max_id, id);
+  }
+  for (int b = 0; b < 256; ++b) {
+    auto it = t.vocab.find(std::string(1, char(b)));
+    t.byte_id[b] = it == t.vocab.end() ? -1 : it->second;
+  }
+  int32_t rank = 0;
+  std::string left, right;
+  for (auto& mg : m.value("merges", json::array())) {
+    std::string a, b;
+    if (mg.is_string()) {
+      auto s = mg.get<std::string>();
+      auto sp = s.find(' ');
+      if (sp == std::string::npos) fail("merge '" + s + "' has no space");
+      a = s.substr(0, sp);
+      b = s.substr(sp + 1);
+    } else if (mg.is_array() && mg.size() == 2) {
+      a = mg[0].get<std::string>();
+      b = mg[1].get<std::string>();
+    } else {
+      fail("merge #" + std::to_string(rank) + " is neither \"a b\" nor [a, b]");
+    }
+    if (!unmap_bytes(a, left) || !unmap_bytes(b, right)) fail("merge '" + a + " " + b + "' is not byte-level");
+    auto il = t.vocab.find(left), ir = t.vocab.find(right), im = t.vocab.find(left + right);
+    if (il == t.vocab.end() || ir == t.vocab.end() || im == t.vocab.end())
+      fail("merge '" + a + " " + b + "' uses a token missing from the vocab");
+    t.merges.emplace(pair_key(il->second, ir->second), std::make_pair(rank, im->second));
+    ++rank;
+  }
+  for (auto& a : j.value("added_tokens", json::array())) {
+    int32_t id = a.at("id").get<int32_t>();
+    std::string content = a.at("content").get<std::string>();
+    if (content.empty()) fail("added token " + std::to_string(id) + " is empty");
+    if (id >= int32_t(t.id_bytes.size())) t.id_bytes.resize(size_t(id) + 1);
+    t.id_bytes[size_t(id)] = content;
+    if (int32_t(t.special.size()) <= id) t.special.resize(size_t(id) + 1);
+    t.special[size_t(id)] = a.value("special", false);
+    t.added[content] = id;
+    t.added_by_byte[uint8_t(content[0])].push_back({content, id});
+  }
+  for (auto& v : t.added_by_byte)
+    std::sort(v.begin(), v.end(), [](auto& x, auto& y) { return x.first.size() > y.first.size(); });
+  t.special.resize(t.id_bytes.size());
+  if (j.contains("pre_tokenizer") && !j["pre_tokenizer"].is_null()) add_pretokenizer(t, j["pre_tokenizer"]);
+  return tok;
+}
+
+Tokenizer Tokenizer::load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open " + path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  try {
+    return parse(ss.str());
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(path + ": " + e.what());
+  }
+}
+
+// Applies every Split step in turn to every piece.
+void Tokenizer::Impl::split_pieces(std::string_view text, std::vector<std::string_view>& out) const {
+  out.assign(1, text);
+  std::vector<std::string_view> next;
+  pcre2_match_data* md = nullptr;
+  for (const auto& step : splits) {
+    if (!md) md = pcre2_match_data_create(4, nullptr);
+    next.clear();
+    for (auto piece : out) {
+      size_t pos = 0, last = 0;
+      std::vector<std::pair<size_t, size_t>> matches;
+      while (pos <= piece.size()) {
+        int rc = pcre2_match(step.re->code, reinterpret_cast<PCRE2_SPTR>(piece.data()), piece.size(), pos, 0, md, nullptr);
+        if (rc < 0) break;
+        auto* ov = pcre2_get_ovector_pointer(md);
+        size_t b = ov[0], e = ov[1];
+        if (e == b) {  // empty match: step one code point on
+          pos = b + 1;
+          while (pos < piece.size() && (uint8_t(piece[pos]) & 0xc0) == 0x80) ++pos;
+          continue;
+        }
+        matches.push_back({b, e});
+        pos = e;
+      }
+      for (auto [b, e] : matches) {
+        if (b > last) next.push_back(piece.substr(last, b - last));
+        if (step.isolated) next.push_back(piece.substr(b, e - b));
+        last = e;
+      }
+      if (last < piece.size()) next.push_back(piece.substr(last));
+    }
+    out.swap(next);
+  }
+  if (md) pcre2_match_data_free(md);
+}
+
+void Tokenizer::Impl::bpe(std::string_view word, std::vector<int32_t>& out) const {
+  if (word.size() > 1) {
+    std::lock_guard lock(cache_mu);
+    auto it = cache.find(std::string(word));
+    if (it != cache.end()) {
+      out.insert(out.end(), it->second.begin(), it->second.end());
+      return;
+    }
+  }
+  std::vector<int32_t> parts;
+  parts.reserve(word.size());
+  for (char c : word) {
+    int32_t id = byte_id[uint8_t(c)];
+    if (id < 0) throw std::runtime_error("tokenizer: byte " + std::to_string(uint8_t(c)) + " has no token");
+    parts.push_back(id);
+  }
+  // Merge the lowest-ranked adjacent pair until none applies (words are short: quadratic is fine).
+  while (parts.size() > 1) {
+    int32_t best_rank = INT32_MAX, best_id = -1;
+    size_t best_i = 0;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+      auto it = merges.find(pair_key(parts[i], parts[i + 1]));
+      if (it != merges.end() && it->second.first < best_rank) {
+        best_rank = it->second.first;
+        best_id = it->second.second;
+        best_i = i;
+      }
+    }
+    if (best_id < 0) break;
+    parts[best_i] = best_id;
+    parts.erase(parts.begin() + long(best_i) + 1);
+  }
+  if (word.size() > 1) {
+    std::lock_guard lock(cache_mu);
+    if (cache.size() < 65536) cache.emplace(std::string(word), parts);
+  }
+  out.insert(out.end(), parts.begin(), parts.end());
+}
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
+  const Impl& t = *impl_;
+  std::vector<int32_t> ids;
+  std::vector<std::string_view> pieces;
+  std::string prefixed;
+  auto encode_plain = [&](std::string_view s) {
+    if (s.empty()) return;
+    if (t.add_prefix_space && s[0] != ' ') {
+      prefixed = " " + std::string(s);
+      s = prefixed;
+    }
+    t.split_pieces(s, pieces);
+    for (auto p : pieces) t.bpe(p, ids);
+  };
+  size_t start = 0, i = 0;
+  while (i < text.size()) {
+    const auto& cands = t.added_by_byte[uint8_t(text[i])];
+    const std::pair<std::string, int32_t>* hit = nullptr;
+    for (const auto& c : cands)
+      if (text.compare(i, c.first.size(), c.first) == 0) {
+        hit = &c;
+        break;
+      }
+    if (!hit) {
+      ++i;
+      continue;
+    }
+    encode_plain(text.substr(start, i - start));
+    ids.push_back(hit->second);
+    i += hit->first.size();
+    start = i;
+  }
+  encode_plain(text.substr(start));
+  return ids;
+}
+
+std::string Tokenizer::token_bytes(int32_t id) const {
+  if (id < 0 || size_t(id) >= impl_->id_bytes.size()) return "";
+  return impl_->id_bytes[size_t(id)];
+}
+
+std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
+  std::string s;
+  for (auto id : ids) s += token_bytes(id);
+  return s;
+}
+
+int32_t Tokenizer::token_id(std::string_view text) const {
+  auto a = impl_->added.find(std::string(text));
+  if (a != impl_->added.end()) return a->second;
+  auto v = impl_->vocab.find(std::string(text));
+  return v == impl_->vocab.end() ? -1 : v->second;
+}
+
+size_t Tokenizer::vocab_size() const { return impl_->id_bytes.size(); }
+
+bool Tokenizer::is_special(int32_t id) const {
+  return id >= 0 && size_t(id) < impl_->special.size() && impl_->special[size_t(id)];
+}
+
+}  // namespace whalebox::model

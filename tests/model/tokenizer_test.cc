@@ -1,0 +1,180 @@
+// Byte-level BPE tokenizer from a tokenizer.json built here in the V3/V4 layout.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+
+#include "model/tokenizer.h"
+#include "test_util.h"
+
+using namespace whalebox::model;
+using whalebox::model::testing::error_of;
+using ::testing::HasSubstr;
+
+namespace {
+
+// The GPT-2 byte alphabet, written independently of the tokenizer's own table.
+std::string byte_char(int b) {
+  static std::vector<uint32_t> cps = [] {
+    std::vector<uint32_t> v(256);
+    int n = 0;
+    for (int i = 0; i < 256; ++i) {
+      bool keep = (i >= 33 && i <= 126) || (i >= 161 && i <= 172) || (i >= 174 && i <= 255);
+      v[i] = keep ? i : 256 + n++;
+    }
+    return v;
+  }();
+  uint32_t cp = cps[b];
+  std::string s;
+  if (cp < 0x80) s += char(cp);
+  else {
+    s += char(0xc0 | (cp >> 6));
+    s += char(0x80 | (cp & 0x3f));
+  }
+  return s;
+}
+std::string mapped(const std::string& raw) {
+  std::string s;
+  for (unsigned char c : raw) s += byte_char(c);
+  return s;
+}
+
+const char* kSplitNumbers = R"(\p{N}{1,3})";
+const char* kSplitCjk = "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+";
+const char* kSplitWords =
+    R"([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+
+// merges: raw byte pairs in rank order.
+nlohmann::json make_tokenizer(const std::vector<std::pair<std::string, std::string>>& merges) {
+  nlohmann::json vocab = nlohmann::json::object();
+  int id = 2;  // 0 and 1 are BOS/EOS (added tokens)
+  for (int b = 0; b < 256; ++b) vocab[byte_char(b)] = id++;
+  nlohmann::json m = nlohmann::json::array();
+  for (auto& [a, b] : merges) {
+    m.push_back(mapped(a) + " " + mapped(b));
+    if (!vocab.contains(mapped(a + b))) vocab[mapped(a + b)] = id++;
+  }
+  auto split = [](const char* re) {
+    return nlohmann::json{{"type", "Split"}, {"pattern", {{"Regex", re}}}, {"behavior", "Isolated"}, {"invert", false}};
+  };
+  nlohmann::json j;
+  j["version"] = "1.0";
+  j["normalizer"] = nullptr;
+  j["added_tokens"] = {
+      {{"id", 0}, {"content", "<｜begin▁of▁sentence｜>"}, {"special", true}},
+      {{"id", 1}, {"content", "<｜end▁of▁sentence｜>"}, {"special", true}},
+      {{"id", id}, {"content", "<｜User｜>"}, {"special", true}},
+      {{"id", id + 1}, {"content", "<｜Assistant｜>"}, {"special", true}},
+      {{"id", id + 2}, {"content", "<think>"}, {"special", true}},
+  };
+  j["pre_tokenizer"] = {{"type", "Sequence"},
+                        {"pretokenizers",
+                         {split(kSplitNumbers), split(kSplitCjk), split(kSplitWords),
+                          {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", false}}}}};
+  j["decoder"] = {{"type", "ByteLevel"}};
+  j["model"] = {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr}, {"byte_fallback", false},
+                {"vocab", vocab}, {"merges", m}};
+  return j;
+}
+
+const std::vector<std::pair<std::string, std::string>> kMerges = {
+    {"h", "e"}, {"l", "l"}, {"he", "ll"}, {"hell", "o"}, {" ", "w"}, {" w", "o"}, {"r", "l"},
+    {"1", "2"}, {"12", "3"}, {"\xe4", "\xbd"}, {"\xe4\xbd", "\xa0"}, {"l", "o"}};
+
+}  // namespace
+
+TEST(Tokenizer, EncodesWithMergesInRankOrder) {
+  auto tok = Tokenizer::parse(make_tokenizer(kMerges).dump());
+  int hello = tok.token_id("hello"), wo = tok.token_id(" wo"), rl = tok.token_id("rl");
+  ASSERT_GE(hello, 0);
+  // "rl" beats nothing else; "d" stays a byte.
+  EXPECT_EQ(tok.encode("hello world"), (std::vector<int32_t>{hello, wo, rl, tok.token_id("d")}));
+  // Rank decides: "l l" (rank 1) before "l o" (rank 10), so "llo" -> "ll" + "o".
+  EXPECT_EQ(tok.encode("llo"), (std::vector<int32_t>{tok.token_id("ll"), tok.token_id("o")}));
+}
+
+TEST(Tokenizer, NumbersSplitInThrees) {
+  auto tok = Tokenizer::parse(make_tokenizer(kMerges).dump());
+  // \p{N}{1,3}: "12345" -> "123" "45"; "45" has no merge.
+  EXPECT_EQ(tok.encode("12345"),
+            (std::vector<int32_t>{tok.token_id("123"), tok.token_id("4"), tok.token_id("5")}));
+  // "1234" -> "123" "4", never "12" "34".
+  EXPECT_EQ(tok.encode("1234"), (std::vector<int32_t>{tok.token_id("123"), tok.token_id("4")}));
+}
+
+TEST(Tokenizer, AddedTokensMatchBeforeBpe) {
+  auto tok = Tokenizer::parse(make_tokenizer(kMerges).dump());
+  int user = tok.token_id("<｜User｜>"), asst = tok.token_id("<｜Assistant｜>");
+  ASSERT_GT(user, 0);
+  auto ids = tok.encode("<｜begin▁of▁sentence｜><｜User｜>hello<｜Assistant｜><think>");
+  EXPECT_EQ(ids, (std::vector<int32_t>{0, user, tok.token_id("hello"), asst, tok.token_id("<think>")}));
+  EXPECT_TRUE(tok.is_special(user));
+  EXPECT_FALSE(tok.is_special(tok.token_id("hello")));
+  // Decode keeps special tokens as text.
+  EXPECT_EQ(tok.decode(ids), "<｜begin▁of▁sentence｜><｜User｜>hello<｜Assistant｜><think>");
+}
+
+TEST(Tokenizer, CjkRunsAndRoundTripOfArbitraryUtf8) {
+  auto tok = Tokenizer::parse(make_tokenizer(kMerges).dump());
+  auto ids = tok.encode("你好");
+  // "你" = e4 bd a0 merges into one token, "好" stays three bytes.
+  ASSERT_EQ(ids.size(), 4u);
+  EXPECT_EQ(ids[0], tok.token_id("你"));
+  std::mt19937 rng(7);
+  const char* pieces[] = {"hello", " ", "\n", "你好", "123456", "émoji 😀", "\t\t", "x=1+2;", "<｜User｜>", "  world"};
+  for (int round = 0; round < 200; ++round) {
+    std::string s;
+    for (int k = 0; k < 8; ++k) s += pieces[rng() % 10];
+    EXPECT_EQ(tok.decode(tok.encode(s)), s);
+  }
+}
+
+TEST(Tokenizer, PreTokenizerKeepsSpaceWithTheFollowingWord) {
+  auto tok = Tokenizer::parse(make_tokenizer(kMerges).dump());
+  // " wo" is a merge only when the space is in the same piece as "wo".
+  auto ids = tok.encode("a wo");
+  EXPECT_EQ(ids, (std::vector<int32_t>{tok.token_id("a"), tok.token_id(" wo")}));
+  ids = tok.encode("a\n wo");
+  EXPECT_EQ(tok.decode(ids), "a\n wo");
+}
+
+TEST(Tokenizer, RejectsUnsupportedOrBrokenFiles) {
+  auto j = make_tokenizer(kMerges);
+  j["model"]["merges"].push_back(mapped("q") + " " + mapped("zz"));
+  EXPECT_THAT(error_of([&] { Tokenizer::parse(j.dump()); }), HasSubstr("missing from the vocab"));
+  j = make_tokenizer(kMerges);
+  j["model"]["type"] = "Unigram";
+  EXPECT_THAT(error_of([&] { Tokenizer::parse(j.dump()); }), HasSubstr("not BPE"));
+  j = make_tokenizer(kMerges);
+  j["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "(unclosed";
+  EXPECT_THAT(error_of([&] { Tokenizer::parse(j.dump()); }), HasSubstr("regex"));
+  EXPECT_THAT(error_of([&] { Tokenizer::parse("{"); }), HasSubstr("not valid JSON"));
+}
+
+TEST(Tokenizer, LoadsAV4SizedVocabulary) {
+  // ~128K merges like the real V4 file: random byte strings built by merging existing tokens.
+  std::mt19937 rng(1);
+  std::vector<std::string> toks;
+  for (int b = 0; b < 256; ++b) toks.push_back(std::string(1, char(b)));
+  std::vector<std::pair<std::string, std::string>> merges;
+  std::set<std::string> seen(toks.begin(), toks.end());
+  while (merges.size() < 127000) {
+    auto& a = toks[rng() % std::min<size_t>(toks.size(), 2000 + merges.size())];
+    auto& b = toks[rng() % 256 + (rng() % 4 == 0 ? 0 : 0)];
+    if (a.size() + b.size() > 12 || !seen.insert(a + b).second) continue;
+    merges.push_back({a, b});
+    toks.push_back(a + b);
+  }
+  auto text = make_tokenizer(merges).dump();
+  auto t0 = std::chrono::steady_clock::now();
+  auto tok = Tokenizer::parse(text);
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  RecordProperty("load_ms", int(ms));
+  std::printf("loaded %zu-token vocabulary with %zu merges in %.0f ms\n", tok.vocab_size(), merges.size(), ms);
+  EXPECT_GE(tok.vocab_size(), 127000u);
+  std::string s;
+  for (int i = 0; i < 2000; ++i) s += char(32 + rng() % 95);
+  EXPECT_EQ(tok.decode(tok.encode(s)), s);
+}
