@@ -96,6 +96,8 @@ class StreamParser {
   void end_param();
   void end_call(size_t raw_end);
   void end_block();
+  void truncate_block();
+  static void build_arguments(ParsedCall& call);
   void error(int call, std::string message);
   void emit(EventType type, int call, std::string_view text);
 
@@ -113,6 +115,7 @@ class StreamParser {
   size_t tag_raw_start_ = 0;   // offset of the tag being read in tool_calls_raw
   bool block_junk_reported_ = false;
   bool after_reported_ = false;
+  bool eos_tail_reported_ = false;
   std::string scratch_;        // reused for argument deltas
 };
 
