@@ -1,0 +1,162 @@
+#include "model/kernels.h"
+
+#include <atomic>
+#include <vector>
+
+#include "model/quant.h"
+#include "model/thread_pool.h"
+
+namespace whalebox::model {
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return "scalar";
+    case Isa::Avx2: return "avx2";
+    case Isa::Avx512: return "avx512";
+  }
+  return "?";
+}
+
+Isa best_isa() {
+  __builtin_cpu_init();
+  if (avx512_kernels() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl"))
+    return Isa::Avx512;
+  if (avx2_kernels() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::Avx2;
+  return Isa::Scalar;
+}
+
+namespace {
+
+std::atomic<int> g_isa{-1};
+
+const KernelTable& table() {
+  int isa = g_isa.load(std::memory_order_relaxed);
+  if (isa < 0) {
+    isa = int(best_isa());
+    g_isa.store(isa);
+  }
+  if (isa == int(Isa::Avx512)) return *avx512_kernels();
+  if (isa == int(Isa::Avx2)) return *avx2_kernels();
+  return scalar_kernels();
+}
+
+// Scalar reference: decode one weight element at a time.
+inline float weight_at(const Weight& w, const uint8_t* row, int64_t c) {
+  switch (w.format) {
+    case WeightFormat::F32: return reinterpret_cast<const float*>(row)[c];
+    case WeightFormat::BF16: return bf16_to_float(reinterpret_cast<const uint16_t*>(row)[c]);
+    case WeightFormat::FP8: return fp8_to_float(row[c]);
+    case WeightFormat::FP4: return fp4_to_float(c & 1 ? row[c / 2] >> 4 : row[c / 2] & 15);
+  }
+  return 0;
+}
+
+float scalar_row(const Weight& w, int64_t r, const float* x) {
+  const uint8_t* row = w.data + size_t(r) * w.row_bytes();
+  if (!w.scale) {
+    float acc = 0;
+    for (int64_t c = 0; c < w.cols; ++c) acc += weight_at(w, row, c) * x[c];
+    return acc;
+  }
+  float acc = 0;
+  for (int64_t c0 = 0; c0 < w.cols; c0 += w.block_cols) {
+    int64_t c1 = std::min<int64_t>(w.cols, c0 + w.block_cols);
+    float part = 0;
+    for (int64_t c = c0; c < c1; ++c) part += weight_at(w, row, c) * x[c];
+    acc += part * w.scale_at(r, c0);
+  }
+  return acc;
+}
+
+void scalar_gemv_rows(const Weight& w, const float* x, float* y, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) y[r] = scalar_row(w, r, x);
+}
+
+void scalar_gemm_rows(const Weight& w, const float* X, int64_t n, float* Y, int64_t r0, int64_t r1) {
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t r = r0; r < r1; ++r) Y[t * w.rows + r] = scalar_row(w, r, X + t * w.cols);
+}
+
+float scalar_dot(const float* a, const float* b, int64_t n) {
+  float s = 0;
+  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+void scalar_axpy(float* y, float a, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+// SIMD paths handle widths that are multiples of 32 (FP4 blocks) / 16; others use scalar.
+bool simd_ok(const Weight& w) {
+  if (w.cols % 32) return false;
+  if (w.scale && w.block_cols % 32) return false;
+  return true;
+}
+
+const KernelTable& kernels_for(const Weight& w) { return simd_ok(w) ? table() : scalar_kernels(); }
+
+}  // namespace
+
+const KernelTable& scalar_kernels() {
+  static const KernelTable t{scalar_gemv_rows, scalar_gemm_rows, scalar_dot, scalar_axpy};
+  return t;
+}
+
+Isa active_isa() {
+  table();
+  return Isa(g_isa.load());
+}
+
+void set_isa(Isa isa) {
+  Isa best = best_isa();
+  if (int(isa) > int(best)) isa = best;
+  g_isa.store(int(isa));
+}
+
+void prepare_x(const Weight& w, const float* x, float* xp) {
+  if (w.format != WeightFormat::FP4 || &kernels_for(w) == &scalar_kernels()) {
+    std::copy(x, x + w.cols, xp);
+    return;
+  }
+  for (int64_t b = 0; b < w.cols; b += 32)
+    for (int i = 0; i < 16; ++i) {
+      xp[b + i] = x[b + 2 * i];
+      xp[b + 16 + i] = x[b + 2 * i + 1];
+    }
+}
+
+void gemv(const Weight& w, const float* x, float* y) {
+  const KernelTable& k = kernels_for(w);
+  thread_local std::vector<float> xp;
+  const float* xin = x;
+  if (w.format == WeightFormat::FP4 && &k != &scalar_kernels()) {
+    xp.resize(size_t(w.cols));
+    prepare_x(w, x, xp.data());
+    xin = xp.data();
+  }
+  int64_t grain = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, w.cols));
+  parallel_for(w.rows, grain, [&](int64_t r0, int64_t r1) { k.gemv_rows(w, xin, y, r0, r1); });
+}
+
+void gemm(const Weight& w, const float* X, int64_t n, float* Y) {
+  if (n == 1) return gemv(w, X, Y);
+  const KernelTable& k = kernels_for(w);
+  std::vector<float> xp;
+  const float* xin = X;
+  if (w.format == WeightFormat::FP4 && &k != &scalar_kernels()) {
+    xp.resize(size_t(n * w.cols));
+    for (int64_t t = 0; t < n; ++t) prepare_x(w, X + t * w.cols, xp.data() + t * w.cols);
+    xin = xp.data();
+  }
+  int64_t grain = std::max<int64_t>(4, (1 << 16) / std::max<int64_t>(1, w.cols * n));
+  parallel_for((w.rows + 3) / 4, grain / 4 + 1, [&](int64_t b0, int64_t b1) {
+    k.gemm_rows(w, xin, n, Y, b0 * 4, std::min(w.rows, b1 * 4));
+  });
+}
+
+float dot(const float* a, const float* b, int64_t n) { return table().dot(a, b, n); }
+void axpy(float* y, float a, const float* x, int64_t n) { table().axpy(y, a, x, n); }
+
+}  // namespace whalebox::model

@@ -1,0 +1,73 @@
+// AVX-512 instantiation of kernels_simd.h (run only where the CPU has AVX-512 F/BW/VL).
+#include <cstdint>
+#include <vector>
+
+#include "model/kernels.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma")
+#include "model/kernels_simd.h"
+
+namespace whalebox::model {
+namespace {
+
+struct V512 {
+  using F = __m512;
+  static constexpr int W = 16;
+  static F zero() { return _mm512_setzero_ps(); }
+  static F set1(float v) { return _mm512_set1_ps(v); }
+  static F load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
+  static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static float hsum(F v) { return _mm512_reduce_add_ps(v); }
+  static F bf16(const uint16_t* p) {
+    __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+  }
+  // e4m3: exponent+mantissa to f32 bits 20..26, sign to bit 31, times 2^120 (e4m3 subnormals
+  // come out exact through f32 subnormals).
+  static F fp8(const uint8_t* p) {
+    __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    __m512i mag = _mm512_slli_epi32(_mm512_and_si512(v, _mm512_set1_epi32(0x7f)), 20);
+    __m512i sign = _mm512_slli_epi32(_mm512_and_si512(v, _mm512_set1_epi32(0x80)), 24);
+    return _mm512_mul_ps(_mm512_castsi512_ps(_mm512_or_si512(mag, sign)), _mm512_set1_ps(0x1p120f));
+  }
+  // 16 bytes -> 16 even-position (low nibble) and 16 odd-position (high nibble) values.
+  static void fp4(const uint8_t* p, F& lo, F& hi) {
+    const __m512 table = _mm512_setr_ps(0, 0.5f, 1, 1.5f, 2, 3, 4, 6, -0.0f, -0.5f, -1, -1.5f, -2, -3, -4, -6);
+    __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    lo = _mm512_permutexvar_ps(_mm512_and_si512(v, _mm512_set1_epi32(15)), table);
+    hi = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), table);
+  }
+};
+
+void gemv_rows_v(const Weight& w, const float* x, float* y, int64_t r0, int64_t r1) {
+  simd::gemv_rows<V512>(w, x, y, r0, r1);
+}
+void gemm_rows_buf(const Weight& w, const float* X, int64_t n, float* Y, int64_t r0, int64_t r1, float* buf) {
+  simd::gemm_rows<V512>(w, X, n, Y, r0, r1, buf);
+}
+float dot_v(const float* a, const float* b, int64_t n) { return simd::dot<V512>(a, b, n); }
+void axpy_v(float* y, float a, const float* x, int64_t n) { simd::axpy<V512>(y, a, x, n); }
+
+}  // namespace
+}  // namespace whalebox::model
+#pragma GCC pop_options
+
+namespace whalebox::model {
+namespace {
+void gemm_rows_v(const Weight& w, const float* X, int64_t n, float* Y, int64_t r0, int64_t r1) {
+  thread_local std::vector<float> buf;
+  buf.resize(size_t(4 * w.cols));
+  gemm_rows_buf(w, X, n, Y, r0, r1, buf.data());
+}
+}  // namespace
+
+const KernelTable* avx512_kernels() {
+  static const KernelTable t{gemv_rows_v, gemm_rows_v, dot_v, axpy_v};
+  return &t;
+}
+
+}  // namespace whalebox::model
