@@ -69,10 +69,6 @@ float scalar_row(const Weight& w, int64_t r, const float* x) {
   return acc;
 }
 
-void scalar_gemv_rows(const Weight& w, const float* x, float* y, int64_t r0, int64_t r1) {
-  for (int64_t r = r0; r < r1; ++r) y[r] = scalar_row(w, r, x);
-}
-
 void scalar_gemm_rows(const Weight& w, const float* X, int64_t n, float* Y, int64_t r0, int64_t r1) {
   for (int64_t t = 0; t < n; ++t)
     for (int64_t r = r0; r < r1; ++r) Y[t * w.rows + r] = scalar_row(w, r, X + t * w.cols);
@@ -100,7 +96,7 @@ const KernelTable& kernels_for(const Weight& w) { return simd_ok(w) ? table() : 
 }  // namespace
 
 const KernelTable& scalar_kernels() {
-  static const KernelTable t{scalar_gemv_rows, scalar_gemm_rows, scalar_dot, scalar_axpy};
+  static const KernelTable t{scalar_gemm_rows, scalar_dot, scalar_axpy};
   return t;
 }
 
@@ -127,36 +123,35 @@ void prepare_x(const Weight& w, const float* x, float* xp) {
     }
 }
 
-void gemv(const Weight& w, const float* x, float* y) {
-  const KernelTable& k = kernels_for(w);
-  thread_local std::vector<float> xp;
-  const float* xin = x;
-  if (w.format == WeightFormat::FP4 && &k != &scalar_kernels()) {
-    xp.resize(size_t(w.cols));
-    prepare_x(w, x, xp.data());
-    xin = xp.data();
-  }
-  int64_t grain = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, w.cols));
-  parallel_for(w.rows, grain, [&](int64_t r0, int64_t r1) { k.gemv_rows(w, xin, y, r0, r1); });
-}
+void gemv(const Weight& w, const float* x, float* y) { gemm(w, x, 1, y); }
 
 void gemm(const Weight& w, const float* X, int64_t n, float* Y) {
-  if (n == 1) return gemv(w, X, Y);
   const KernelTable& k = kernels_for(w);
-  std::vector<float> xp;
+  thread_local std::vector<float> xp;
   const float* xin = X;
   if (w.format == WeightFormat::FP4 && &k != &scalar_kernels()) {
     xp.resize(size_t(n * w.cols));
     for (int64_t t = 0; t < n; ++t) prepare_x(w, X + t * w.cols, xp.data() + t * w.cols);
     xin = xp.data();
   }
-  int64_t grain = std::max<int64_t>(4, (1 << 16) / std::max<int64_t>(1, w.cols * n));
-  parallel_for((w.rows + 3) / 4, grain / 4 + 1, [&](int64_t b0, int64_t b1) {
+  // Blocks of 4 rows; enough work per chunk to pay for waking a thread.
+  const int64_t blocks = (w.rows + 3) / 4;
+  const int64_t grain = std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, w.cols * 4));
+  parallel_for(blocks, grain, [&](int64_t b0, int64_t b1) {
     k.gemm_rows(w, xin, n, Y, b0 * 4, std::min(w.rows, b1 * 4));
   });
 }
 
 float dot(const float* a, const float* b, int64_t n) { return table().dot(a, b, n); }
 void axpy(float* y, float a, const float* x, int64_t n) { table().axpy(y, a, x, n); }
+
+}  // namespace whalebox::model
+
+namespace whalebox::model {
+
+void decode_row(const Weight& w, int64_t r, float* out) {
+  const uint8_t* row = w.data + size_t(r) * w.row_bytes();
+  for (int64_t c = 0; c < w.cols; ++c) out[c] = weight_at(w, row, c) * w.scale_at(r, c);
+}
 
 }  // namespace whalebox::model

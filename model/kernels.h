@@ -26,9 +26,8 @@ void axpy(float* y, float a, const float* x, int64_t n);  // y += a * x
 
 // Dispatch table filled per ISA; internal, shared by the kernels_*.cc files.
 struct KernelTable {
-  // Rows [r0, r1) of W times x; `xp` is x prepared by prepare_x (FP4 wants even/odd split).
-  void (*gemv_rows)(const Weight& w, const float* xp, float* y, int64_t r0, int64_t r1);
-  // Rows [r0, r1) for tokens [0, n); X prepared per token like xp.
+  // Rows [r0, r1) for tokens [0, n); X prepared per token by prepare_x (FP4 wants each
+  // 32-block split even/odd). GEMV is n = 1.
   void (*gemm_rows)(const Weight& w, const float* Xp, int64_t n, float* Y, int64_t r0, int64_t r1);
   float (*dot)(const float* a, const float* b, int64_t n);
   void (*axpy)(float* y, float a, const float* x, int64_t n);
@@ -39,4 +38,9 @@ const KernelTable* avx512_kernels();  // nullptr when not compiled in
 // FP4 rows read x with each 32-block split as 16 even then 16 odd values.
 void prepare_x(const Weight& w, const float* x, float* xp);
 
+}  // namespace whalebox::model
+
+namespace whalebox::model {
+// One dequantised row of W (embedding lookups).
+void decode_row(const Weight& w, int64_t r, float* out);
 }  // namespace whalebox::model

@@ -43,9 +43,6 @@ struct V512 {
   }
 };
 
-void gemv_rows_v(const Weight& w, const float* x, float* y, int64_t r0, int64_t r1) {
-  simd::gemv_rows<V512>(w, x, y, r0, r1);
-}
 void gemm_rows_buf(const Weight& w, const float* X, int64_t n, float* Y, int64_t r0, int64_t r1, float* buf) {
   simd::gemm_rows<V512>(w, X, n, Y, r0, r1, buf);
 }
@@ -66,7 +63,7 @@ void gemm_rows_v(const Weight& w, const float* X, int64_t n, float* Y, int64_t r
 }  // namespace
 
 const KernelTable* avx512_kernels() {
-  static const KernelTable t{gemv_rows_v, gemm_rows_v, dot_v, axpy_v};
+  static const KernelTable t{gemm_rows_v, dot_v, axpy_v};
   return &t;
 }
 

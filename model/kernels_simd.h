@@ -18,80 +18,12 @@ inline float scale_value(const Weight& w, int64_t i) {
   return f;
 }
 
-// 32 consecutive weights of one row at column c times x (FP4: x prepared even/odd per block).
-template <class V>
-inline void accumulate32(const Weight& w, const uint8_t* row, int64_t c, const float* x, typename V::F& a0,
-                         typename V::F& a1) {
-  constexpr int W = V::W;
-  switch (w.format) {
-    case WeightFormat::F32: {
-      const float* p = reinterpret_cast<const float*>(row) + c;
-      for (int k = 0; k < 32; k += 2 * W) {
-        a0 = V::fma(V::load(p + k), V::load(x + c + k), a0);
-        a1 = V::fma(V::load(p + k + W), V::load(x + c + k + W), a1);
-      }
-      break;
-    }
-    case WeightFormat::BF16: {
-      const uint16_t* p = reinterpret_cast<const uint16_t*>(row) + c;
-      for (int k = 0; k < 32; k += 2 * W) {
-        a0 = V::fma(V::bf16(p + k), V::load(x + c + k), a0);
-        a1 = V::fma(V::bf16(p + k + W), V::load(x + c + k + W), a1);
-      }
-      break;
-    }
-    case WeightFormat::FP8: {
-      const uint8_t* p = row + c;
-      for (int k = 0; k < 32; k += 2 * W) {
-        a0 = V::fma(V::fp8(p + k), V::load(x + c + k), a0);
-        a1 = V::fma(V::fp8(p + k + W), V::load(x + c + k + W), a1);
-      }
-      break;
-    }
-    case WeightFormat::FP4: {
-      const uint8_t* p = row + c / 2;
-      for (int k = 0; k < 16; k += W) {
-        typename V::F lo, hi;
-        V::fp4(p + k, lo, hi);
-        a0 = V::fma(lo, V::load(x + c + k), a0);
-        a1 = V::fma(hi, V::load(x + c + 16 + k), a1);
-      }
-      break;
-    }
-  }
-}
-
-template <class V>
-inline float row_dot(const Weight& w, int64_t r, const float* x) {
-  const uint8_t* row = w.data + size_t(r) * w.row_bytes();
-  if (!w.scale) {
-    auto a0 = V::zero(), a1 = V::zero();
-    for (int64_t c = 0; c < w.cols; c += 32) accumulate32<V>(w, row, c, x, a0, a1);
-    return V::hsum(V::add(a0, a1));
-  }
-  auto acc = V::zero();
-  const int64_t srow = (r / w.block_rows) * w.scale_cols;
-  int64_t bi = 0;
-  for (int64_t c0 = 0; c0 < w.cols; c0 += w.block_cols, ++bi) {
-    int64_t c1 = c0 + w.block_cols < w.cols ? c0 + w.block_cols : w.cols;
-    auto a0 = V::zero(), a1 = V::zero();
-    for (int64_t c = c0; c < c1; c += 32) accumulate32<V>(w, row, c, x, a0, a1);
-    acc = V::fma(V::add(a0, a1), V::set1(scale_value(w, srow + bi)), acc);
-  }
-  return V::hsum(acc);
-}
-
-template <class V>
-void gemv_rows(const Weight& w, const float* x, float* y, int64_t r0, int64_t r1) {
-  for (int64_t r = r0; r < r1; ++r) y[r] = row_dot<V>(w, r, x);
-}
-
 // Decodes one row (scales folded in) to FP32 so a block of tokens can reuse it.
 template <class V>
 inline void decode_row(const Weight& w, int64_t r, float* out) {
   const uint8_t* row = w.data + size_t(r) * w.row_bytes();
   constexpr int W = V::W;
-  const int64_t srow = (r / w.block_rows) * w.scale_cols;
+  const int64_t srow = ((w.row0 + r) / w.block_rows) * w.scale_cols;
   for (int64_t c = 0; c < w.cols; c += 32) {
     auto s = V::set1(w.scale ? scale_value(w, srow + c / w.block_cols) : 1.0f);
     switch (w.format) {
@@ -116,7 +48,9 @@ inline void decode_row(const Weight& w, int64_t r, float* out) {
   }
 }
 
-// Four rows at a time: decode them once, then one pass over each token's x.
+// Four rows at a time: decode them once, then one pass over each token's x. GEMV is the n = 1
+// case, so a token's result never depends on how many tokens share the call (incremental
+// decoding gives bit-identical results to a whole-sequence prefill).
 template <class V>
 void gemm_rows(const Weight& w, const float* X, int64_t n, float* Y, int64_t r0, int64_t r1, float* buf) {
   constexpr int W = V::W;

@@ -39,7 +39,9 @@ uint8_t float_to_fp4(float f) {
 
 float pow2_scale(float amax, float qmax, float floor) {
   amax = std::max(amax, floor);
-  return std::exp2(std::ceil(std::log2(amax / qmax)));
+  int e;
+  float m = std::frexp(amax / qmax, &e);  // exact ceil(log2): m in [0.5, 1)
+  return std::ldexp(1.0f, m == 0.5f ? e - 1 : e);
 }
 
 void fp8_simulate(float* x, int n, int block) {

@@ -46,7 +46,7 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 
 float Weight::scale_at(int64_t r, int64_t c) const {
   if (!scale) return 1.0f;
-  int64_t i = (r / block_rows) * scale_cols + c / block_cols;
+  int64_t i = ((row0 + r) / block_rows) * scale_cols + c / block_cols;
   if (scale_is_f32) return reinterpret_cast<const float*>(scale)[i];
   return e8m0_to_float(scale[i]);
 }

@@ -46,6 +46,7 @@ struct Weight {
   bool scale_is_f32 = false;
   int block_rows = 1, block_cols = 1;
   int64_t scale_cols = 0;
+  int64_t row0 = 0;  // first row of this view within the scaled tensor (row slices)
 
   size_t row_bytes() const {
     switch (format) {
@@ -55,6 +56,14 @@ struct Weight {
       case WeightFormat::FP4: return size_t(cols) / 2;
     }
     return 0;
+  }
+  // Rows [r0, r0 + n) as a weight of their own (grouped projections).
+  Weight slice_rows(int64_t r0, int64_t n) const {
+    Weight w = *this;
+    w.data = data + size_t(r0) * row_bytes();
+    w.rows = n;
+    w.row0 = row0 + r0;
+    return w;
   }
   // Scale that applies to element (r, c); 1 for unscaled formats.
   float scale_at(int64_t r, int64_t c) const;

@@ -1,0 +1,153 @@
+#include "model/attention.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "model/compressor.h"
+#include "model/indexer.h"
+#include "model/kernels.h"
+#include "model/ops.h"
+#include "model/quant.h"
+#include "model/thread_pool.h"
+
+namespace whalebox::model {
+
+namespace {
+
+// One joint softmax with a sink logit per head over S keys (K = V). q [H, hd], K [S, hd].
+void attend(const float* q, const float* K, int64_t S, const float* sink, int H, int hd, float* o) {
+  const float scale = 1.0f / std::sqrt(float(hd));
+  parallel_for(H, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, S)), [&](int64_t h0, int64_t h1) {
+    std::vector<float> s(static_cast<size_t>(S));
+    for (int64_t h = h0; h < h1; ++h) {
+      const float* qh = q + h * hd;
+      float mx = sink[h];
+      for (int64_t u = 0; u < S; ++u) {
+        s[size_t(u)] = dot(qh, K + u * hd, hd) * scale;
+        mx = std::max(mx, s[size_t(u)]);
+      }
+      float den = std::exp(sink[h] - mx);
+      for (int64_t u = 0; u < S; ++u) den += (s[size_t(u)] = std::exp(s[size_t(u)] - mx));
+      float* oh = o + h * hd;
+      std::memset(oh, 0, sizeof(float) * size_t(hd));
+      for (int64_t u = 0; u < S; ++u) axpy(oh, s[size_t(u)] / den, K + u * hd, hd);
+    }
+  });
+}
+
+}  // namespace
+
+void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, int64_t T, float* out) {
+  const Config& c = call.c;
+  const BlockWeights& b = call.b;
+  LayerCache& lc = call.cache;
+  const int64_t d = c.hidden_size, H = c.num_attention_heads, hd = c.head_dim, dq = c.q_lora_rank;
+  const int win = c.sliding_window, ratio = b.ratio;
+  const float eps = float(c.rms_norm_eps);
+  KvEntryFormat fmt(c);
+
+  // Query path: c_Q = q_norm(wq_a a); q = wq_b c_Q; per-head weight-free RMS; RoPE.
+  std::vector<float> cq(size_t(T * dq)), q(size_t(T * H * hd)), kv(size_t(T * hd));
+  gemm(b.wq_a, a, T, cq.data());
+  rms_norm_rows(cq.data(), b.q_norm.data(), cq.data(), T, dq, eps);
+  gemm(b.wq_b, cq.data(), T, q.data());
+  for (int64_t i = 0; i < T; ++i)
+    for (int64_t h = 0; h < H; ++h) {
+      float* qh = &q[size_t((i * H + h) * hd)];
+      rms_norm(qh, nullptr, qh, hd, eps);
+      call.rope.apply(qh, int(hd), pos0 + i);
+    }
+  // KV path: kv_norm(wkv a), RoPE (FP8 rounding happens when the entry is stored).
+  gemm(b.wkv, a, T, kv.data());
+  rms_norm_rows(kv.data(), b.kv_norm.data(), kv.data(), T, hd, eps);
+  for (int64_t i = 0; i < T; ++i) call.rope.apply(&kv[size_t(i * hd)], int(hd), pos0 + i);
+
+  // Compressor and indexer projections for the whole chunk.
+  std::vector<float> CA, CG, IA, IG, qI, wI;
+  const int ni = c.index_n_heads, ci = c.index_head_dim;
+  if (ratio && !call.dense_kv) {
+    int64_t kw = b.compressor->wkv.rows;
+    CA.resize(size_t(T * kw));
+    CG.resize(size_t(T * kw));
+    gemm(b.compressor->wkv, a, T, CA.data());
+    gemm(b.compressor->wgate, a, T, CG.data());
+  }
+  if (ratio == 4 && !call.dense_kv) {
+    int64_t kw = b.idx_compressor->wkv.rows;
+    IA.resize(size_t(T * kw));
+    IG.resize(size_t(T * kw));
+    gemm(b.idx_compressor->wkv, a, T, IA.data());
+    gemm(b.idx_compressor->wgate, a, T, IG.data());
+    qI.resize(size_t(T * ni * ci));
+    wI.resize(size_t(T * ni));
+    gemm(b.idx_wq_b, cq.data(), T, qI.data());
+    gemm(b.idx_weights_proj, a, T, wI.data());
+    const float wscale = 1.0f / std::sqrt(float(ci)) / std::sqrt(float(ni));
+    for (auto& v : wI) v *= wscale;
+  }
+
+  std::vector<float> o(size_t(T * H * hd)), K, entry(static_cast<size_t>(hd)), ikey(static_cast<size_t>(ci));
+  IndexKeyFormat ifmt(c);
+  for (int64_t i = 0; i < T; ++i) {
+    const int64_t t = pos0 + i;
+    float* kv_t = &kv[size_t(i * hd)];
+    int64_t S = 0;
+    if (call.dense_kv) {
+      // Baseline: keep every token's KV in BF16 and attend to all of them.
+      for (int64_t e = 0; e < hd; ++e) call.dense_kv->push_back(float_to_bf16(kv_t[e]));
+      S = t + 1;
+      K.resize(size_t(S * hd));
+      const uint16_t* src = call.dense_kv->data();
+      for (int64_t e = 0; e < S * hd; ++e) K[size_t(e)] = bf16_to_float(src[e]);
+      attend(&q[size_t(i * H * hd)], K.data(), S, b.attn_sink.data(), int(H), int(hd), &o[size_t(i * H * hd)]);
+      continue;
+    }
+    fmt.encode(kv_t, &lc.ring[size_t((t % win) * fmt.bytes)]);
+    if (ratio) {
+      if (compressor_feed(lc.comp, *b.compressor, &CA[size_t(i * lc.comp.kappa * hd)],
+                          &CG[size_t(i * lc.comp.kappa * hd)], t, entry.data())) {
+        compressor_finish(c, *b.compressor, call.rope, entry.data(), int(hd), t / ratio, ratio);
+        fmt.encode(entry.data(), lc.compressed.append());
+      }
+    }
+    std::vector<int32_t> chosen;
+    if (ratio == 4) {
+      if (compressor_feed(lc.index_comp, *b.idx_compressor, &IA[size_t(i * 2 * ci)], &IG[size_t(i * 2 * ci)], t,
+                          ikey.data())) {
+        compressor_finish(c, *b.idx_compressor, call.rope, ikey.data(), ci, t / 4, 4);
+        hadamard(ikey.data(), ci);
+        ifmt.encode(ikey.data(), lc.index_keys.append());
+      }
+      float* qi = &qI[size_t(i * ni * ci)];
+      indexer_prepare_query(c, call.rope, qi, t, call.fp4_queries);
+      chosen = indexer_topk(c, lc.index_keys, lc.index_keys.size(), qi, &wI[size_t(i * ni)]);
+      if (call.trace) call.trace->topk[b.index].push_back(chosen);
+    } else if (ratio) {
+      chosen.resize(size_t(lc.compressed.size()));
+      for (size_t j = 0; j < chosen.size(); ++j) chosen[j] = int32_t(j);
+    }
+    // Keys: the window (positions max(0, t-win+1) .. t) then the chosen compressed entries.
+    const int64_t w0 = std::max<int64_t>(0, t - win + 1);
+    S = (t - w0 + 1) + int64_t(chosen.size());
+    K.resize(size_t(S * hd));
+    int64_t u = 0;
+    for (int64_t p = w0; p <= t; ++p, ++u) fmt.decode(&lc.ring[size_t((p % win) * fmt.bytes)], &K[size_t(u * hd)]);
+    for (int32_t j : chosen) fmt.decode(lc.compressed.at(j), &K[size_t(u++ * hd)]);
+    attend(&q[size_t(i * H * hd)], K.data(), S, b.attn_sink.data(), int(H), int(hd), &o[size_t(i * H * hd)]);
+  }
+
+  // Inverse RoPE at the query position, then the grouped low-rank output projection.
+  for (int64_t i = 0; i < T; ++i)
+    for (int64_t h = 0; h < H; ++h) call.rope.apply(&o[size_t((i * H + h) * hd)], int(hd), pos0 + i, true);
+  const int g = c.o_groups;
+  const int64_t gw = H * hd / g, ol = c.o_lora_rank;
+  std::vector<float> grp(size_t(T * gw)), zg(size_t(T * ol)), z(size_t(T * g * ol));
+  for (int gi = 0; gi < g; ++gi) {
+    for (int64_t i = 0; i < T; ++i) std::memcpy(&grp[size_t(i * gw)], &o[size_t(i * H * hd + gi * gw)], sizeof(float) * size_t(gw));
+    gemm(b.wo_a.slice_rows(gi * ol, ol), grp.data(), T, zg.data());
+    for (int64_t i = 0; i < T; ++i) std::memcpy(&z[size_t(i * g * ol + gi * ol)], &zg[size_t(i * ol)], sizeof(float) * size_t(ol));
+  }
+  gemm(b.wo_b, z.data(), T, out);
+}
+
+}  // namespace whalebox::model

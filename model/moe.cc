@@ -1,0 +1,100 @@
+#include "model/moe.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+#include "model/kernels.h"
+#include "model/ops.h"
+
+namespace whalebox::model {
+
+namespace {
+
+// out[n, d] = W2 (silu(min(W1 x, L)) * clamp(W3 x, -L, L) * weight) for n tokens.
+void expert_forward(const Config& c, const ExpertWeights& e, const float* x, int64_t n, const float* weight, float* out) {
+  const int64_t I = c.moe_intermediate_size;
+  const float L = float(c.swiglu_limit);
+  std::vector<float> g(size_t(n * I)), v(size_t(n * I));
+  gemm(e.w1, x, n, g.data());
+  gemm(e.w3, x, n, v.data());
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t i = 0; i < I; ++i) {
+      float gi = g[size_t(t * I + i)], vi = v[size_t(t * I + i)];
+      if (L > 0) {
+        gi = std::min(gi, L);
+        vi = std::clamp(vi, -L, L);
+      }
+      g[size_t(t * I + i)] = silu(gi) * vi * (weight ? weight[t] : 1.0f);
+    }
+  gemm(e.w2, g.data(), n, out);
+}
+
+}  // namespace
+
+void moe_forward(const Config& c, const BlockWeights& b, const float* x, const int32_t* tokens, int64_t T, float* y) {
+  const int64_t d = c.hidden_size, E = c.n_routed_experts, k = c.num_experts_per_tok;
+  std::vector<float> logits(size_t(T * E));
+  gemm(b.gate, x, T, logits.data());
+  // Routing: per token k expert ids and weights.
+  std::vector<int32_t> idx(size_t(T * k));
+  std::vector<float> wts(size_t(T * k));
+  std::vector<float> s(static_cast<size_t>(E));
+  std::vector<int32_t> order(static_cast<size_t>(E));
+  for (int64_t t = 0; t < T; ++t) {
+    const float* l = &logits[size_t(t * E)];
+    for (int64_t e = 0; e < E; ++e) {
+      if (c.scoring_func == "sqrtsoftplus") s[size_t(e)] = std::sqrt(softplus(l[e]));
+      else if (c.scoring_func == "sigmoid") s[size_t(e)] = sigmoid(l[e]);
+      else s[size_t(e)] = l[e];
+    }
+    if (c.scoring_func == "softmax") {
+      float mx = *std::max_element(s.begin(), s.end()), sum = 0;
+      for (auto& v : s) sum += (v = std::exp(v - mx));
+      for (auto& v : s) v /= sum;
+    }
+    int32_t* ti = &idx[size_t(t * k)];
+    if (b.hashed) {
+      int32_t tok = tokens[t];
+      if (tok < 0 || tok >= c.vocab_size) tok = 0;
+      std::memcpy(ti, &b.tid2eid[size_t(tok) * size_t(k)], sizeof(int32_t) * size_t(k));
+    } else {
+      std::iota(order.begin(), order.end(), 0);
+      auto key = [&](int32_t e) { return s[size_t(e)] + (b.gate_bias.empty() ? 0.0f : b.gate_bias[size_t(e)]); };
+      std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int32_t a, int32_t bb) {
+        float ka = key(a), kb = key(bb);
+        return ka > kb || (ka == kb && a < bb);
+      });
+      std::copy(order.begin(), order.begin() + k, ti);
+    }
+    float sum = 0;
+    for (int64_t j = 0; j < k; ++j) sum += s[size_t(ti[j])];
+    for (int64_t j = 0; j < k; ++j)
+      wts[size_t(t * k + j)] = (c.norm_topk_prob ? s[size_t(ti[j])] / sum : s[size_t(ti[j])]) * float(c.routed_scaling_factor);
+  }
+  // Shared expert over all tokens, then each routed expert over the tokens that chose it.
+  if (b.shared) expert_forward(c, *b.shared, x, T, nullptr, y);
+  else std::fill(y, y + T * d, 0.0f);
+  std::vector<std::vector<std::pair<int32_t, float>>> by_expert(static_cast<size_t>(E));
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t j = 0; j < k; ++j) by_expert[size_t(idx[size_t(t * k + j)])].push_back({int32_t(t), wts[size_t(t * k + j)]});
+  std::vector<float> xs, ws, out;
+  for (int64_t e = 0; e < E; ++e) {
+    const auto& list = by_expert[size_t(e)];
+    if (list.empty()) continue;
+    const int64_t n = int64_t(list.size());
+    xs.resize(size_t(n * d));
+    ws.resize(size_t(n));
+    out.resize(size_t(n * d));
+    for (int64_t i = 0; i < n; ++i) {
+      std::memcpy(&xs[size_t(i * d)], x + list[size_t(i)].first * d, sizeof(float) * size_t(d));
+      ws[size_t(i)] = list[size_t(i)].second;
+    }
+    expert_forward(c, b.experts[size_t(e)], xs.data(), n, ws.data(), out.data());
+    for (int64_t i = 0; i < n; ++i) axpy(y + list[size_t(i)].first * d, 1.0f, &out[size_t(i * d)], d);
+  }
+}
+
+}  // namespace whalebox::model
