@@ -44,7 +44,7 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
   const int64_t d = c.hidden_size, H = c.num_attention_heads, hd = c.head_dim, dq = c.q_lora_rank;
   const int win = c.sliding_window, ratio = b.ratio;
   const float eps = float(c.rms_norm_eps);
-  KvEntryFormat fmt(c);
+  KvEntryFormat fmt(c, call.cache_exact);
 
   // Query path: c_Q = q_norm(wq_a a); q = wq_b c_Q; per-head weight-free RMS; RoPE.
   std::vector<float> cq(size_t(T * dq)), q(size_t(T * H * hd)), kv(size_t(T * hd));

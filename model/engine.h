@@ -18,8 +18,9 @@
 namespace whalebox::model {
 
 struct EngineOptions {
-  // Exact emulation of the reference numerics: FP4-rounded indexer queries (KV entries and
-  // indexer keys are always stored in the FP8/FP4 production layout). Off = fast mode.
+  // Exact emulation of the FP32 reference numerics: FP4-rounded indexer queries and FP32 rope
+  // dims in KV entries (FP8 nope dims and FP4 indexer keys either way). Off = fast mode: the
+  // 584-byte production entry (BF16 rope dims), unrounded indexer queries.
   bool exact = true;
   bool mtp = false;             // run the MTP block alongside (speculative-decoding drafts)
   int64_t prefill_chunk = 256;  // tokens per prefill chunk (bounds activation memory)

@@ -9,14 +9,14 @@
 
 namespace whalebox::model {
 
-KvEntryFormat::KvEntryFormat(const Config& c)
-    : head_dim(c.head_dim), rope_dim(c.qk_rope_head_dim), nope(c.nope_dim()) {
-  bytes = (int64_t(nope) + 2 * rope_dim + nope / 64 + 7) / 8 * 8;
+KvEntryFormat::KvEntryFormat(const Config& c, bool f32)
+    : head_dim(c.head_dim), rope_dim(c.qk_rope_head_dim), nope(c.nope_dim()), rope_f32(f32) {
+  bytes = (int64_t(nope) + (f32 ? 4 : 2) * rope_dim + nope / 64 + 7) / 8 * 8;
 }
 
 void KvEntryFormat::encode(const float* x, uint8_t* out) const {
   std::memset(out, 0, size_t(bytes));
-  uint8_t* scales = out + nope + 2 * rope_dim;
+  uint8_t* scales = out + nope + (rope_f32 ? 4 : 2) * rope_dim;
   for (int b = 0; b < nope / 64; ++b) {
     float amax = 0;
     for (int i = 0; i < 64; ++i) amax = std::max(amax, std::fabs(x[b * 64 + i]));
@@ -24,18 +24,25 @@ void KvEntryFormat::encode(const float* x, uint8_t* out) const {
     scales[b] = float_to_e8m0(s);
     for (int i = 0; i < 64; ++i) out[b * 64 + i] = float_to_fp8(std::clamp(x[b * 64 + i] / s, -448.0f, 448.0f));
   }
-  uint16_t* rope = reinterpret_cast<uint16_t*>(out + nope);
+  if (rope_f32) {
+    std::memcpy(out + nope, x + nope, sizeof(float) * size_t(rope_dim));
+    return;
+  }
   for (int i = 0; i < rope_dim; ++i) {
     uint16_t v = float_to_bf16(x[nope + i]);
-    std::memcpy(rope + i, &v, 2);
+    std::memcpy(out + nope + 2 * i, &v, 2);
   }
 }
 
 void KvEntryFormat::decode(const uint8_t* in, float* x) const {
-  const uint8_t* scales = in + nope + 2 * rope_dim;
+  const uint8_t* scales = in + nope + (rope_f32 ? 4 : 2) * rope_dim;
   for (int b = 0; b < nope / 64; ++b) {
     float s = e8m0_to_float(scales[b]);
     for (int i = 0; i < 64; ++i) x[b * 64 + i] = fp8_to_float(in[b * 64 + i]) * s;
+  }
+  if (rope_f32) {
+    std::memcpy(x + nope, in + nope, sizeof(float) * size_t(rope_dim));
+    return;
   }
   for (int i = 0; i < rope_dim; ++i) {
     uint16_t v;
@@ -108,8 +115,8 @@ uint64_t config_fingerprint(const Config& c) {
   return h;
 }
 
-KvCache::KvCache(const Config& c) : config_hash_(config_fingerprint(c)) {
-  KvEntryFormat f(c);
+KvCache::KvCache(const Config& c, bool exact) : config_hash_(config_fingerprint(c)), exact_(exact) {
+  KvEntryFormat f(c, exact);
   IndexKeyFormat fi(c);
   for (int l = 0; l < c.total_blocks(); ++l) {
     LayerCache lc;
@@ -197,6 +204,7 @@ class KvCacheIo {
     std::string s;
     put(s, kMagic, 8);
     put_pod(s, c.config_hash_);
+    put_pod<uint8_t>(s, c.exact_);
     put_pod(s, c.length_);
     put_vec(s, c.tokens_);
     put_pod<uint64_t>(s, c.layers.size());
@@ -215,13 +223,13 @@ class KvCacheIo {
   }
 
   static KvCache load(const Config& cfg, const std::string& s) {
-    KvCache c(cfg);
     Reader r{s};
     char magic[8];
     r.get(magic, 8);
     if (std::memcmp(magic, kMagic, 8) != 0) throw std::runtime_error("not a whalebox KV snapshot (bad magic)");
-    if (r.pod<uint64_t>() != c.config_hash_)
+    if (r.pod<uint64_t>() != config_fingerprint(cfg))
       throw std::runtime_error("KV snapshot was made for a different model configuration");
+    KvCache c(cfg, r.pod<uint8_t>() != 0);
     c.length_ = r.pod<int64_t>();
     if (c.length_ < 0) throw std::runtime_error("KV snapshot: negative length");
     r.vec(c.tokens_, size_t(c.length_), "token list");

@@ -14,11 +14,14 @@
 namespace whalebox::model {
 
 // Encoding of one main entry [head_dim floats] <-> bytes; encode rounds exactly like the
-// reference FP8 simulation (so decode(encode(x)) == fp8_simulate on the nope dims).
+// reference FP8 simulation (so decode(encode(x)) == fp8_simulate on the nope dims). Rope dims
+// are BF16 in the production layout; exact emulation of the FP32 reference keeps them FP32
+// (4 more bytes per rope dim).
 struct KvEntryFormat {
   int head_dim = 0, rope_dim = 0, nope = 0;
+  bool rope_f32 = false;
   int64_t bytes = 0;
-  explicit KvEntryFormat(const Config& c);
+  KvEntryFormat(const Config& c, bool rope_f32);
   void encode(const float* x, uint8_t* out) const;
   void decode(const uint8_t* in, float* x) const;
 };
@@ -67,12 +70,14 @@ struct LayerCache {
 
 class KvCache {
  public:
-  explicit KvCache(const Config& c);
+  // exact: FP32 rope dims in KV entries (parity with the FP32 reference); else the 584 B layout.
+  KvCache(const Config& c, bool exact);
+  bool exact() const { return exact_; }
   int64_t length() const { return length_; }               // tokens processed
   const std::vector<int32_t>& tokens() const { return tokens_; }
   KvCache fork() const { return *this; }  // pages shared; appends copy on write
   std::string snapshot() const;           // self-describing bytes
-  static KvCache restore(const Config& c, const std::string& bytes);  // throws on mismatch/corruption
+  static KvCache restore(const Config& c, const std::string& bytes);  // exactness is recorded  // throws on mismatch/corruption
   // KV bytes held (window rings + compressed entries + indexer keys; states separately).
   int64_t kv_bytes() const;
   int64_t state_bytes() const;
@@ -92,6 +97,7 @@ class KvCache {
   int64_t length_ = 0;
   std::vector<int32_t> tokens_;
   uint64_t config_hash_ = 0;
+  bool exact_ = false;
   friend class KvCacheIo;
 };
 
