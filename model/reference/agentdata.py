@@ -1,0 +1,458 @@
+"""Generator of agent conversations for whale-tiny: V4 thinking mode with tools declared, real
+tool results (every call is executed in a temporary directory), final answers built from them.
+
+Each task family is a Python generator: it yields Call(...) steps, receives the real tool result,
+and finally yields Answer(...) with the strings a correct answer must contain. The same families
+drive the evaluator, so a model is checked against exactly what the data teaches. Names and
+phrasings come from disjoint 'train' and 'heldout' pools: held-out tasks use words and sentence
+templates the model has never seen."""
+
+import json
+import os
+import random
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+
+import encoding
+import tools
+
+TRAIN_WORDS = """apple river stone cloud maple tiger ocean pencil rocket garden silver window
+forest candle copper meadow planet harbor violet marble thunder falcon summer winter autumn spring
+lemon cherry orange banana mango peach melon olive pepper ginger basil cedar willow birch aspen
+pine lotus tulip daisy orchid coral amber jade ruby pearl onyx quartz cobalt indigo crimson
+scarlet ivory ebony bronze iron steel nickel zinc carbon neon argon helium lithium sodium
+report budget invoice agenda memo draft summary ledger roster journal diary schedule recipe
+inventory catalog manual guide index outline script notes todo tasks ideas plans goals metrics
+alpha beta gamma delta sigma omega kappa lambda theta zeta orbit comet meteor nebula galaxy
+quasar pulsar rover probe lander bridge tunnel castle tower market harbor village canyon valley
+glacier desert island lagoon prairie tundra savanna jungle summit ridge delta basin""".split()
+
+HELDOUT_WORDS = """walrus quokka saffron mosaic fjord zephyr quill tapestry lantern sprocket
+kettle juniper obsidian marigold pylon bramble sherbet cobble nimbus pixel wombat trellis
+flannel goblet mandolin pretzel sapphire tangerine umber vortex wicker yarrow zinnia anvil
+bagel cactus dynamo ember fennel gizmo hazel igloo jigsaw kiwi""".split()
+
+LINE_WORDS = """the a one two red blue green fast slow big small cat dog bird fish tree road
+car train boat plane book page line word data value item list sun moon star rain snow wind fire
+water earth light dark open closed left right up down new old hot cold good bad yes no check
+done ready later first last next more less high low north south east west""".split()
+
+EXTS = ["txt", "md", "log", "csv", "cfg", "dat", "ini", "out"]
+
+
+@dataclass
+class Call:
+    reasoning: str
+    name: str
+    args: dict
+    content: str = ""
+
+
+@dataclass
+class Answer:
+    reasoning: str
+    content: str
+    expect: list = field(default_factory=list)   # substrings a correct final answer contains
+
+
+class Pools:
+    """Names, contents and phrasings for one split."""
+
+    def __init__(self, rng, split):
+        self.rng, self.split = rng, split
+        self.words = HELDOUT_WORDS if split == "heldout" else TRAIN_WORDS
+
+    def name(self):
+        r = self.rng
+        w = r.choice(self.words)
+        style = r.randrange(6)
+        if style == 0:
+            base = w
+        elif style == 1:
+            base = f"{w}_{r.choice(self.words)}"
+        elif style == 2:
+            base = f"{w}{r.randint(1, 99)}"
+        elif style == 3:
+            base = f"{w}-{r.choice(self.words)}"
+        elif style == 4:
+            base = w.upper() if r.random() < 0.3 else w.capitalize()
+        else:
+            base = f"{r.choice(self.words)}_{r.randint(2000, 2030)}"
+        return f"{base}.{r.choice(EXTS)}"
+
+    def names(self, n):
+        out = []
+        while len(out) < n:
+            x = self.name()
+            if x not in out:
+                out.append(x)
+        return out
+
+    def line(self):
+        r = self.rng
+        words = [r.choice(LINE_WORDS if r.random() < 0.7 else self.words) for _ in range(r.randint(1, 5))]
+        if r.random() < 0.3:
+            words.append(str(r.randint(0, 999)))
+        return " ".join(words)
+
+    def text(self, lo=1, hi=6):
+        return "".join(self.line() + "\n" for _ in range(self.rng.randint(lo, hi)))
+
+    def phrase(self, key, **kw):
+        train, held = PHRASES[key]
+        pool = held if self.split == "heldout" else train
+        return self.rng.choice(pool).format(**kw)
+
+    def pick(self, options):
+        return self.rng.choice(options)
+
+
+# Phrasings: (train templates, held-out templates).
+PHRASES = {
+    "read": ([
+        "What's in {f}?", "Show me the contents of {f}.", "Can you read {f} for me?", "Print {f}.",
+        "Open {f} and tell me what it says.", "read {f}", "I need to see {f}.", "Display the file {f}, please.",
+        "What does {f} contain?", "cat {f}",
+    ], ["Could you peek inside {f}?", "Let me know what is written in {f}.", "Dump the text of {f}."]),
+    "lines": ([
+        "How many lines are in {f}?", "Count the lines of {f}.", "What's the line count of {f}?",
+        "how many lines does {f} have", "Tell me the number of lines in {f}.", "Line count for {f}?",
+        "Give me the number of lines in the file {f}.", "Please count how many lines {f} has.",
+    ], ["I wonder how long {f} is in lines.", "Find out the total lines in {f}.", "{f}: number of lines?"]),
+    "words": ([
+        "How many words are in {f}?", "Count the words in {f}.", "What's the word count of {f}?",
+        "word count of {f}", "Tell me how many words {f} contains.", "Please count the words in the file {f}.",
+    ], ["Figure out how many words make up {f}.", "{f} has how many words?"]),
+    "head": ([
+        "Show the first {k} lines of {f}.", "What are the first {k} lines of {f}?", "head {k} lines of {f}",
+        "Print the top {k} lines of {f}.", "Give me the first {k} lines in {f}.", "I need the opening {k} lines of {f}.",
+    ], ["Let me see just the beginning of {f}, {k} lines.", "Only the leading {k} lines of {f}, please."]),
+    "list": ([
+        "What files are here?", "List the files in the current directory.", "Show me the directory contents.",
+        "ls", "Which files do I have?", "What's in this folder?", "Please list everything in the working directory.",
+        "Can you list the files?",
+    ], ["Enumerate the files around here.", "Tell me what this directory holds."]),
+    "grep": ([
+        "Which lines of {f} mention {w}?", "Search {f} for {w}.", "Find {w} in {f}.", "grep {w} in {f}",
+        "Does {f} contain the word {w}? Show the matching lines.", "Look for {w} inside {f}.",
+        "Show me the lines with {w} in {f}.",
+    ], ["Hunt down every occurrence of {w} in {f}.", "Where does {w} appear in {f}?"]),
+    "calc": ([
+        "What is {a} {op} {b}?", "Compute {a} {op} {b}.", "Calculate {a} {op} {b} using the shell.",
+        "{a} {op} {b} = ?", "Please work out {a} {op} {b}.", "Can you tell me {a} {op} {b}?",
+        "Use bash to compute {a} {op} {b}.",
+    ], ["Quick sum for me: {a} {op} {b}.", "Evaluate {a} {op} {b} for me."]),
+    "write": ([
+        "Write \"{t}\" to {f}.", "Create {f} containing: {t}", "Save the text \"{t}\" into {f}.",
+        "Put \"{t}\" in a file called {f}.", "Make a file {f} with the line {t}",
+        "Please create {f} and write \"{t}\" in it.",
+    ], ["Store \"{t}\" as the content of {f}.", "I want {f} to say \"{t}\"."]),
+    "replace": ([
+        "In {f}, replace {w} with {v}.", "Change every {w} to {v} in {f}.", "Replace {w} by {v} in the file {f}.",
+        "Edit {f}: swap {w} for {v}.", "Please substitute {v} for {w} throughout {f}.",
+    ], ["Rewrite {f} so that {w} becomes {v}.", "Turn each {w} into {v} inside {f}."]),
+    "append": ([
+        "Append \"{t}\" to {f}.", "Add the line \"{t}\" at the end of {f}.", "Add \"{t}\" to the end of {f}.",
+        "Please append the line {t} to {f}.",
+    ], ["Tack \"{t}\" onto the end of {f}.", "Extend {f} with one more line: {t}"]),
+    "copy_count": ([
+        "Copy {f} to {g} and tell me how many lines the copy has.",
+        "Duplicate {f} as {g}, then count the lines of {g}.",
+        "Make a copy of {f} named {g} and report its line count.",
+    ], ["Clone {f} into {g} and check how many lines ended up in {g}."]),
+    "list_read": ([
+        "There is one {e} file here. What does it say?", "Find the {e} file in this directory and show it.",
+        "Read the only .{e} file in the folder.", "Show me the contents of the {e} file here.",
+    ], ["Locate the lone .{e} file and tell me its text.", "Whatever .{e} file is here, print it."]),
+    "lines_times": ([
+        "Count the lines in {f} and multiply the count by {k}.", "How many lines does {f} have, times {k}?",
+        "Take the line count of {f} and multiply it by {k}.",
+    ], ["Multiply {f}'s number of lines by {k}.", "What do I get if I scale the line count of {f} by {k}?"]),
+    "compare": ([
+        "Which has more lines, {f} or {g}?", "Compare the line counts of {f} and {g}.",
+        "Is {f} longer than {g} in lines?", "Count lines in {f} and {g} and tell me which is longer.",
+    ], ["Between {f} and {g}, which one has the greater number of lines?"]),
+    "hello": ([
+        "Hi!", "Hello", "hey there", "Good morning!", "Hi, who are you?", "Hello, can you help me?",
+    ], ["Greetings!", "Howdy, anyone there?"]),
+    "which_tools": ([
+        "What tools do you have?", "Which tools can you use?", "List your tools.", "What can you do with tools?",
+    ], ["Tell me about the tools at your disposal.", "Name the tools you are able to call."]),
+}
+
+OPS = {"plus": "+", "minus": "-", "times": "*", "+": "+", "-": "-", "*": "*", "x": "*"}
+
+
+# --- task families -------------------------------------------------------------------------------
+
+def fam_read(P, files):
+    f = P.name()
+    files[f] = P.text()
+    yield P.phrase("read", f=f)
+    r = yield Call(P.pick([f"The user wants the contents of {f}. I'll read it.", f"I need to read {f}.",
+                           f"Read {f} with read_file."]), "read_file", {"path": f})
+    yield Answer(P.pick(["I have the contents.", "Now show it.", "Got the file."]),
+                 f"{f} contains:\n{r}", [r.strip()])
+
+
+def fam_missing(P, files):
+    f = P.name()
+    for _ in range(P.rng.randint(0, 2)):
+        files[P.name()] = P.text()
+    files.pop(f, None)
+    key = P.pick(["read", "lines", "words"])
+    yield P.phrase(key, f=f)
+    if key == "read":
+        r = yield Call(f"I need to read {f}.", "read_file", {"path": f})
+    else:
+        flag = "-l" if key == "lines" else "-w"
+        r = yield Call(f"Count with wc {flag}.", "run_shell", {"command": f"wc {flag} < {f}"})
+    yield Answer(P.pick(["The file does not exist.", "The tool reported an error: no such file."]),
+                 P.pick([f"The file {f} does not exist.", f"I couldn't find {f}: there is no such file.",
+                         f"There is no file named {f} in the working directory."]), [f])
+
+
+def fam_count(P, files, key):
+    f = P.name()
+    files[f] = P.text(1, 12)
+    yield P.phrase(key, f=f)
+    flag, unit = ("-l", "lines") if key == "lines" else ("-w", "words")
+    r = yield Call(f"Count the {unit} of {f} with wc {flag}.", "run_shell", {"command": f"wc {flag} < {f}"})
+    n = r.strip()
+    yield Answer(f"wc printed {n}.", P.pick([f"{f} has {n} {unit}.", f"There are {n} {unit} in {f}.",
+                                             f"The file {f} contains {n} {unit}."]), [n])
+
+
+def fam_head(P, files):
+    f = P.name()
+    files[f] = P.text(4, 9)
+    k = P.rng.randint(1, 3)
+    yield P.phrase("head", f=f, k=k)
+    r = yield Call(f"Use head -n {k} on {f}.", "run_shell", {"command": f"head -n {k} {f}"})
+    yield Answer("Here they are.", f"The first {k} lines of {f}:\n{r}", [r.strip()])
+
+
+def fam_list(P, files):
+    for name in P.names(P.rng.randint(1, 4)):
+        files[name] = P.text()
+    yield P.phrase("list")
+    r = yield Call("List the current directory.", "list_dir", {"path": "."})
+    entries = r.split("\n")
+    yield Answer(f"There are {len(entries)} entries.", "The directory contains: " + ", ".join(entries) + ".", entries)
+
+
+def fam_grep(P, files):
+    f = P.name()
+    text = P.text(3, 8)
+    lines = text.splitlines()
+    w = P.rng.choice(P.rng.choice(lines).split())
+    files[f] = text
+    yield P.phrase("grep", f=f, w=w)
+    r = yield Call(f"Search {f} for {w} with grep -n.", "run_shell", {"command": f"grep -n {w} {f}"})
+    yield Answer("grep found matches.", f"Lines of {f} containing {w}:\n{r}", [r.strip()])
+
+
+def fam_calc(P, files):
+    a, b = P.rng.randint(2, 999), P.rng.randint(2, 99)
+    word = P.pick(list(OPS))
+    op = OPS[word]
+    yield P.phrase("calc", a=a, b=b, op=word)
+    r = yield Call(f"Compute {a} {op} {b} with shell arithmetic.", "run_shell", {"command": f"echo $(({a} {op} {b}))"})
+    n = r.strip()
+    yield Answer(f"The shell says {n}.", P.pick([f"{a} {op} {b} = {n}.", f"The result is {n}.", f"It is {n}."]), [n])
+
+
+def fam_write(P, files):
+    f = P.name()
+    t = P.line()
+    yield P.phrase("write", f=f, t=t)
+    r = yield Call(f"Write the text to {f}.", "write_file", {"path": f, "content": t + "\n"})
+    yield Answer("The write succeeded.", P.pick([f"Done: {f} now contains \"{t}\".", f"I wrote \"{t}\" to {f}.",
+                                                 f"Saved. {r}."]), [f], )
+
+
+def fam_replace(P, files):
+    f = P.name()
+    text = P.text(2, 6)
+    w = P.rng.choice(P.rng.choice(text.splitlines()).split())
+    v = P.rng.choice([x for x in LINE_WORDS + P.words if x != w])
+    files[f] = text
+    yield P.phrase("replace", f=f, w=w, v=v)
+    yield Call(f"Use sed to replace {w} with {v} in {f}.", "run_shell", {"command": f"sed -i 's/{w}/{v}/g' {f}"})
+    r = yield Call("Check the result.", "read_file", {"path": f})
+    yield Answer("The replacement is done.", f"Replaced {w} with {v} in {f}. It now reads:\n{r}", [r.strip()])
+
+
+def fam_append(P, files):
+    f = P.name()
+    files[f] = P.text(1, 4)
+    t = P.line()
+    yield P.phrase("append", f=f, t=t)
+    yield Call(f"Append with echo >> {f}.", "run_shell", {"command": f"echo '{t}' >> {f}"})
+    r = yield Call("Count the lines now.", "run_shell", {"command": f"wc -l < {f}"})
+    n = r.strip()
+    yield Answer(f"{f} now has {n} lines.", f"Appended \"{t}\" to {f}; it now has {n} lines.", [n])
+
+
+def fam_copy_count(P, files):
+    f, g = P.names(2)
+    files[f] = P.text(1, 9)
+    yield P.phrase("copy_count", f=f, g=g)
+    yield Call(f"Copy {f} to {g} with cp.", "run_shell", {"command": f"cp {f} {g}"})
+    r = yield Call(f"Count the lines of {g}.", "run_shell", {"command": f"wc -l < {g}"})
+    n = r.strip()
+    yield Answer(f"The copy has {n} lines.", f"Copied {f} to {g}; {g} has {n} lines.", [n])
+
+
+def fam_list_read(P, files):
+    e = P.pick(EXTS)
+    target = P.name().rsplit(".", 1)[0] + "." + e
+    files[target] = P.text(1, 4)
+    for name in P.names(P.rng.randint(1, 3)):
+        if not name.endswith("." + e):
+            files[name] = P.text()
+    yield P.phrase("list_read", e=e)
+    r = yield Call("First list the directory to find it.", "list_dir", {"path": "."})
+    found = [x for x in r.split("\n") if x.endswith("." + e)][0]
+    r = yield Call(f"The {e} file is {found}. Read it.", "read_file", {"path": found})
+    yield Answer("Got it.", f"The .{e} file is {found}; it contains:\n{r}", [found, r.strip()])
+
+
+def fam_lines_times(P, files):
+    f = P.name()
+    files[f] = P.text(1, 12)
+    k = P.rng.randint(2, 50)
+    yield P.phrase("lines_times", f=f, k=k)
+    r = yield Call(f"First count the lines of {f}.", "run_shell", {"command": f"wc -l < {f}"})
+    n = r.strip()
+    r = yield Call(f"{f} has {n} lines. Multiply by {k}.", "run_shell", {"command": f"echo $(({n} * {k}))"})
+    p = r.strip()
+    yield Answer(f"{n} * {k} = {p}.", f"{f} has {n} lines; {n} * {k} = {p}.", [p])
+
+
+def fam_compare(P, files):
+    f, g = P.names(2)
+    files[f], files[g] = P.text(1, 10), P.text(1, 10)
+    yield P.phrase("compare", f=f, g=g)
+    a = (yield Call(f"Count lines of {f} first.", "run_shell", {"command": f"wc -l < {f}"})).strip()
+    b = (yield Call(f"{f} has {a}. Now {g}.", "run_shell", {"command": f"wc -l < {g}"})).strip()
+    if int(a) == int(b):
+        yield Answer("They are equal.", f"Both have {a} lines.", [a])
+    else:
+        big = f if int(a) > int(b) else g
+        yield Answer(f"{a} vs {b}.", f"{big} is longer: {f} has {a} lines and {g} has {b}.", [big, a, b])
+
+
+def fam_hello(P, files):
+    yield P.phrase("hello")
+    yield Answer("A greeting; no tool is needed.", P.pick([
+        "Hello! I can read, write and list files and run shell commands for you.",
+        "Hi! Ask me about your files or give me a command to run."]), [])
+
+
+def fam_which_tools(P, files):
+    yield P.phrase("which_tools")
+    yield Answer("The user asks about my tools; no call needed.",
+                 "I can use " + ", ".join(tools.TOOL_NAMES) + ".", list(tools.TOOL_NAMES))
+
+
+FAMILIES = {
+    "read": (fam_read, 3), "missing": (fam_missing, 2), "lines": (lambda P, f: fam_count(P, f, "lines"), 3),
+    "words": (lambda P, f: fam_count(P, f, "words"), 2), "head": (fam_head, 2), "list": (fam_list, 2),
+    "grep": (fam_grep, 2), "calc": (fam_calc, 3), "write": (fam_write, 2), "replace": (fam_replace, 2),
+    "append": (fam_append, 2), "copy_count": (fam_copy_count, 2), "list_read": (fam_list_read, 2),
+    "lines_times": (fam_lines_times, 2), "compare": (fam_compare, 2), "hello": (fam_hello, 1),
+    "which_tools": (fam_which_tools, 1),
+}
+
+SYSTEMS = (["You are a helpful assistant with access to a sandboxed working directory.",
+            "You are whale-tiny, a small agent that works on files.", "You are a careful file assistant.",
+            "You help the user with files and shell commands."],
+           ["You are an assistant operating inside a scratch folder."])
+
+
+def pick_family(rng):
+    names = list(FAMILIES)
+    return rng.choices(names, weights=[FAMILIES[n][1] for n in names])[0]
+
+
+class Episode:
+    """A task instance: files to create, the user's request and the step generator."""
+
+    def __init__(self, seed, split, family=None):
+        self.rng = random.Random(seed)
+        self.split = split
+        self.family = family or pick_family(self.rng)
+        self.pools = Pools(self.rng, split)
+        self.files = {}
+        self.steps = FAMILIES[self.family][0](self.pools, self.files)
+        self.user = next(self.steps)
+        self.system = self.rng.choice(SYSTEMS[1] if split == "heldout" else SYSTEMS[0])
+
+    def setup(self, workdir):
+        for name, text in self.files.items():
+            with open(os.path.join(workdir, name), "w", encoding="utf-8") as f:
+                f.write(text)
+
+    def first_messages(self):
+        return [{"role": "system", "content": self.system, "tools": tools.TOOLS},
+                {"role": "user", "content": self.user}]
+
+
+def assistant_message(step, call_id):
+    if isinstance(step, Answer):
+        return {"role": "assistant", "reasoning_content": step.reasoning, "content": step.content}
+    return {"role": "assistant", "reasoning_content": step.reasoning, "content": step.content,
+            "tool_calls": [{"id": call_id, "type": "function",
+                            "function": {"name": step.name, "arguments": json.dumps(step.args, ensure_ascii=False)}}]}
+
+
+def conversation(seed, split="train", family=None):
+    """Generate one complete conversation (messages), executing every call for real."""
+    ep = Episode(seed, split, family)
+    workdir = tempfile.mkdtemp(prefix="whale-data-")
+    try:
+        ep.setup(workdir)
+        messages = ep.first_messages()
+        step = next(ep.steps)
+        n = 0
+        while isinstance(step, Call):
+            n += 1
+            messages.append(assistant_message(step, f"call_{n}"))
+            result = tools.execute(workdir, step.name, step.args)
+            messages.append({"role": "tool", "tool_call_id": f"call_{n}", "content": result})
+            step = ep.steps.send(result)
+        messages.append(assistant_message(step, None))
+        return ep.family, messages
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def render(messages):
+    return encoding.encode_messages(messages, "thinking")
+
+
+def assistant_spans(messages):
+    """Character spans [start, end) of the text the model must produce (after each
+    '<｜Assistant｜><think>' up to and including the EOS), for loss masking."""
+    text = render(messages)
+    spans, pos = [], 0
+    opener = encoding.ASSISTANT + encoding.THINK
+    while True:
+        i = text.find(opener, pos)
+        if i < 0:
+            break
+        start = i + len(opener)
+        end = text.find(encoding.EOS, start) + len(encoding.EOS)
+        spans.append((start, end))
+        pos = end
+    return text, spans
+
+
+if __name__ == "__main__":
+    import sys
+    seed = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    fam, msgs = conversation(seed, sys.argv[2] if len(sys.argv) > 2 else "train")
+    print(fam)
+    print(render(msgs))

@@ -1,0 +1,201 @@
+"""Train whale-tiny from scratch on CPU, reproducibly (fixed seeds, fixed step count).
+
+  /usr/bin/python3 train.py --run runs/whale-tiny --out ../../models/whale-tiny
+
+Steps: generate agent conversations (agentdata.py, real tool results), train the byte-level BPE on
+them, encode with a loss mask over the assistant's text, then train all parameters with AdamW on
+next-token + MTP (t+2) loss. CSA indexers: dense attention over all compressed entries for the
+first --dense-frac of the steps while each indexer learns (KL towards the attention distribution);
+then top-k sparse attention with the indexer still trained on the selected set. Routed experts are
+balanced with the bias-only (aux-loss-free) rule. A checkpoint is written every --ckpt-every steps
+(runs/<name>/ckpt), so an interrupted run still leaves a usable model; --resume continues it."""
+
+import argparse
+import json
+import math
+import os
+import random
+import time
+
+import torch
+import torch.nn.functional as F
+
+import agentdata
+import safetensors_io
+import tokenizer as tok_mod
+from config import Config
+from model import Run, Numerics, Transformer, init_weights
+
+
+def whale_tiny_config(vocab_size):
+    """V4 layout scaled down: every layer kind, hash + score routing, mHC, MTP; Flash ratios
+    (window 128, CSA 4, HCA 128) so typical prompts (~550 tokens) have ~135 CSA entries > top-k 32."""
+    return Config(
+        vocab_size=vocab_size, hidden_size=128, num_hidden_layers=6,
+        num_attention_heads=2, head_dim=128, qk_rope_head_dim=64, q_lora_rank=64,
+        o_groups=2, o_lora_rank=64, sliding_window=128, compress_ratios=[0, 0, 4, 128, 4, 128, 0],
+        index_n_heads=2, index_head_dim=128, index_topk=32,
+        n_routed_experts=8, num_experts_per_tok=2, moe_intermediate_size=128,
+        routed_scaling_factor=1.5, num_hash_layers=2, hc_mult=4,
+        max_position_embeddings=4096, expert_dtype="fp4")
+
+
+def encode_conversation(tok, messages):
+    """Token ids and a 0/1 mask of the tokens the model must produce (assistant turns)."""
+    text, spans = agentdata.assistant_spans(messages)
+    ids, mask, pos = [], [], 0
+    for start, end in spans:
+        seg = tok.encode(text[pos:start])
+        ids += seg
+        mask += [0] * len(seg)
+        seg = tok.encode(text[start:end])
+        ids += seg
+        mask += [1] * len(seg)
+        pos = end
+    seg = tok.encode(text[pos:])
+    return ids + seg, mask + [0] * len(seg)
+
+
+def build_data(run_dir, n_conv, vocab_size, seed):
+    path = os.path.join(run_dir, "data.pt")
+    if os.path.exists(path):
+        return torch.load(path), tok_mod.Tokenizer.load(os.path.join(run_dir, "tokenizer.json"))
+    t0 = time.time()
+    convs = [agentdata.conversation(seed * 1_000_000 + i, "train")[1] for i in range(n_conv)]
+    texts = [agentdata.render(m) for m in convs]
+    tok = tok_mod.train(texts[:3000], vocab_size)
+    tok.save(os.path.join(run_dir, "tokenizer.json"))
+    data = [encode_conversation(tok, m) for m in convs]
+    torch.save(data, path)
+    print(f"data: {n_conv} conversations, {sum(len(d[0]) for d in data)} tokens, vocab {tok.vocab_size}, "
+          f"{time.time() - t0:.0f}s", flush=True)
+    return data, tok
+
+
+def batches(data, batch, seed):
+    g = random.Random(seed)
+    order = []
+    while True:
+        if not order:
+            order = list(range(len(data)))
+            g.shuffle(order)
+        pick, order = order[:batch], order[batch:]
+        L = max(len(data[i][0]) for i in pick)
+        ids = torch.full((len(pick), L), 2, dtype=torch.int64)   # pad id 2
+        mask = torch.zeros(len(pick), L)
+        for r, i in enumerate(pick):
+            ids[r, :len(data[i][0])] = torch.tensor(data[i][0])
+            mask[r, :len(data[i][1])] = torch.tensor(data[i][1], dtype=torch.float32)
+        yield ids, mask
+
+
+def masked_ce(logits, targets, mask):
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
+    return (ce * mask.reshape(-1)).sum() / mask.sum().clamp(min=1)
+
+
+def balance_experts(loads, rate):
+    """Aux-loss-free balancing: nudge each score gate's bias towards equal expert load."""
+    with torch.no_grad():
+        for gate, load in loads:
+            load = load.float()
+            gate.bias += rate * torch.sign(load.mean() - load)
+
+
+def lr_at(step, steps, peak, warmup):
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup))))
+
+
+def save_checkpoint(run_dir, model, opt, step, tok):
+    ck = os.path.join(run_dir, "ckpt")
+    safetensors_io.save_model(model, ck, "fp32", {"step": step})
+    tok.save(os.path.join(ck, "tokenizer.json"))
+    torch.save({"opt": opt.state_dict(), "step": step}, os.path.join(run_dir, "opt.pt"))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", default="runs/whale-tiny", help="working directory (data, log, checkpoints)")
+    ap.add_argument("--out", default="", help="export the final model here (bf16 safetensors)")
+    ap.add_argument("--conversations", type=int, default=8000)
+    ap.add_argument("--vocab", type=int, default=4096)
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--dense-frac", type=float, default=0.2)
+    ap.add_argument("--mtp-weight", type=float, default=0.3)
+    ap.add_argument("--ckpt-every", type=int, default=50)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared machine (OpenMP spin contention)")
+    ap.add_argument("--resume", action="store_true")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    os.makedirs(args.run, exist_ok=True)
+    data, tok = build_data(args.run, args.conversations, args.vocab, args.seed)
+    cfg = whale_tiny_config(tok.vocab_size)
+    model = init_weights(Transformer(cfg), args.seed)
+    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() == 2]
+    other = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() != 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": other, "weight_decay": 0.0}],
+                            lr=args.lr, betas=(0.9, 0.95))
+    start = 0
+    if args.resume and os.path.exists(os.path.join(args.run, "opt.pt")):
+        model.load_state_dict(safetensors_io.dequantized_state(
+            safetensors_io.read(os.path.join(args.run, "ckpt", "model.safetensors"))[0]))
+        st = torch.load(os.path.join(args.run, "opt.pt"))
+        opt.load_state_dict(st["opt"])
+        start = st["step"]
+        print(f"resumed at step {start}", flush=True)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"model: {n_params} parameters; {json.dumps(cfg.compress_ratios)}", flush=True)
+
+    stream = batches(data, args.batch, args.seed)
+    for _ in range(start):
+        next(stream)
+    log = open(os.path.join(args.run, "log.jsonl"), "a")
+    t0, tokens = time.time(), 0
+    model.train()
+    for step in range(start, args.steps):
+        ids, mask = next(stream)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
+        dense = step < args.dense_frac * args.steps
+        run = Run(Numerics(), train_indexer=True, dense_indexer=dense, expert_load=True)
+        logits, mtp = model(ids, run, with_mtp=True)
+        lm = masked_ce(logits[:, :-1], ids[:, 1:], mask[:, 1:])
+        mtp_loss = masked_ce(mtp[:, :-1], ids[:, 2:], mask[:, 2:])
+        kl = torch.stack(run.indexer_loss).mean() if run.indexer_loss else torch.zeros(())
+        loss = lm + args.mtp_weight * mtp_loss + kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        balance_experts(run.expert_load, 1e-3)
+        tokens += ids.numel()
+        if step % 10 == 0 or step == args.steps - 1:
+            rec = {"step": step, "loss": round(loss.item(), 4), "lm": round(lm.item(), 4),
+                   "mtp": round(mtp_loss.item(), 4), "indexer_kl": round(kl.item(), 4), "dense": dense,
+                   "lr": round(opt.param_groups[0]["lr"], 6), "tok_s": round(tokens / (time.time() - t0), 1),
+                   "elapsed_s": round(time.time() - t0, 1)}
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            print(json.dumps(rec), flush=True)
+        if (step + 1) % args.ckpt_every == 0 or step == args.steps - 1:
+            save_checkpoint(args.run, model, opt, step + 1, tok)
+    if args.out:
+        export(model, tok, args.out, {"steps": args.steps, "seed": args.seed})
+
+
+def export(model, tok, out, meta):
+    safetensors_io.save_model(model, out, "bf16", meta)
+    tok.save(os.path.join(out, "tokenizer.json"))
+    print(f"exported to {out}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
