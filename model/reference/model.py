@@ -501,12 +501,14 @@ class Transformer(nn.Module):
         z = hc_head(X, self.hc_head_fn, self.hc_head_base, self.hc_head_scale, self.cfg)
         return self.head(self.norm(z))
 
-    def mtp_logits(self, X, tokens, run):
-        """Logits for token t+2 from positions t = 0..T-2 (depth-1 MTP)."""
+    def mtp_streams(self, X, tokens, run):
+        """Depth-1 MTP block over positions t = 0..T-2 (main streams at t, token t+1)."""
         blk = self.mtp[0]
-        Y = blk.combine(X[:, :-1], self.embed(tokens[:, 1:]))
-        Y = blk(Y, tokens[:, 1:], run)
-        return self.head(blk.head_input(Y))
+        return blk(blk.combine(X[:, :-1], self.embed(tokens[:, 1:])), tokens[:, 1:], run)
+
+    def mtp_logits(self, X, tokens, run):
+        """Logits for token t+2 from positions t = 0..T-2."""
+        return self.head(self.mtp[0].head_input(self.mtp_streams(X, tokens, run)))
 
     def forward(self, tokens, run=None, with_mtp=False):
         run = run or Run(self.numerics)

@@ -89,11 +89,6 @@ def batches(data, batch, seed):
         yield ids, mask
 
 
-def masked_ce(logits, targets, mask):
-    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
-    return (ce * mask.reshape(-1)).sum() / mask.sum().clamp(min=1)
-
-
 def balance_experts(loads, rate):
     """Aux-loss-free balancing: nudge each score gate's bias towards equal expert load."""
     with torch.no_grad():
@@ -121,13 +116,13 @@ def main():
     ap.add_argument("--out", default="", help="export the final model here (bf16 safetensors)")
     ap.add_argument("--conversations", type=int, default=8000)
     ap.add_argument("--vocab", type=int, default=4096)
-    ap.add_argument("--steps", type=int, default=1000)
-    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=420)
+    ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--dense-frac", type=float, default=0.2)
     ap.add_argument("--mtp-weight", type=float, default=0.3)
-    ap.add_argument("--ckpt-every", type=int, default=50)
+    ap.add_argument("--ckpt-every", type=int, default=25)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared machine (OpenMP spin contention)")
     ap.add_argument("--resume", action="store_true")
@@ -166,9 +161,13 @@ def main():
             group["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
         dense = step < args.dense_frac * args.steps
         run = Run(Numerics(), train_indexer=True, dense_indexer=dense, expert_load=True)
-        logits, mtp = model(ids, run, with_mtp=True)
-        lm = masked_ce(logits[:, :-1], ids[:, 1:], mask[:, 1:])
-        mtp_loss = masked_ce(mtp[:, :-1], ids[:, 2:], mask[:, 2:])
+        # Logits only where a target is trained (assistant tokens): the vocab projection is costly.
+        X = model.streams(ids, run)
+        sel = mask[:, 1:].bool()
+        lm = F.cross_entropy(model.logits(X[:, :-1][sel]), ids[:, 1:][sel])
+        Y = model.mtp_streams(X, ids, run)
+        sel = mask[:, 2:].bool()
+        mtp_loss = F.cross_entropy(model.head(model.mtp[0].head_input(Y[:, :-1][sel])), ids[:, 2:][sel])
         kl = torch.stack(run.indexer_loss).mean() if run.indexer_loss else torch.zeros(())
         loss = lm + args.mtp_weight * mtp_loss + kl
         opt.zero_grad(set_to_none=True)

@@ -1,0 +1,147 @@
+"""End-to-end evaluation of a model on held-out agent tasks (unseen names and phrasings).
+
+  /usr/bin/python3 eval.py --model ../../models/whale-tiny --tasks 200
+
+For each task: render the conversation (V4 thinking mode, tools declared), generate greedily with
+the incremental cache until EOS, parse the turn with the strict DSML parser, execute the calls for
+real in a temporary directory, feed the results back, and repeat until the model answers. Metrics:
+  well_formed  turns that emit DSML whose block parses strictly / turns that emit DSML
+  right_call   expected tool-call steps where the model called that tool with those arguments
+  correct      tasks whose final answer contains every expected fact (and made no wrong call)"""
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+
+import torch
+
+import agentdata
+import encoding
+import safetensors_io
+import tokenizer as tok_mod
+import tools
+from cache import Session
+
+MAX_TURNS = 5
+MAX_NEW = 256
+
+
+def same_call(call, expected):
+    """Right tool with the right arguments (argument JSON compared as values)."""
+    if call["name"] != expected.name:
+        return False
+    try:
+        args = json.loads(call["arguments"])
+    except json.JSONDecodeError:
+        return False
+    return args == expected.args
+
+
+def run_task(model, tok, seed, log=None):
+    ep = agentdata.Episode(seed, "heldout")
+    workdir = tempfile.mkdtemp(prefix="whale-eval-")
+    stats = {"family": ep.family, "dsml_turns": 0, "well_formed": 0, "expected_calls": 0, "right_calls": 0,
+             "correct": False, "turns": []}
+    try:
+        ep.setup(workdir)
+        messages = ep.first_messages()
+        expected = next(ep.steps)
+        wrong = False
+        for turn in range(MAX_TURNS):
+            prompt = tok.encode(agentdata.render(messages))
+            out = Session(model).generate(prompt, MAX_NEW, stop=model.cfg.eos_token_id)
+            text = tok.decode(out)
+            stats["turns"].append(text)
+            has_dsml = encoding.DSML in text
+            if has_dsml:
+                stats["dsml_turns"] += 1
+            if isinstance(expected, agentdata.Call):
+                stats["expected_calls"] += 1
+            try:
+                parsed = encoding.parse_completion(text)
+            except encoding.ParseError as e:
+                stats["error"] = str(e)
+                break
+            if has_dsml:
+                stats["well_formed"] += 1
+            calls = parsed["tool_calls"]
+            if not calls:          # final answer
+                content = parsed["content"]
+                stats["answer"] = content
+                stats["correct"] = (isinstance(expected, agentdata.Answer) and not wrong
+                                    and all(s in content for s in expected.expect))
+                break
+            if isinstance(expected, agentdata.Call) and len(calls) == 1 and same_call(calls[0], expected):
+                stats["right_calls"] += 1
+            else:
+                wrong = True
+            messages.append({"role": "assistant", "reasoning_content": parsed["reasoning_content"],
+                             "content": parsed["content"],
+                             "tool_calls": [{"id": f"call_{turn}_{i}", "type": "function", "function": c}
+                                            for i, c in enumerate(calls)]})
+            results = [tools.execute(workdir, c["name"], c["arguments"]) for c in calls]
+            for i, r in enumerate(results):
+                messages.append({"role": "tool", "tool_call_id": f"call_{turn}_{i}", "content": r})
+            if isinstance(expected, agentdata.Call):
+                try:
+                    expected = ep.steps.send(results[0])
+                except (StopIteration, IndexError, ValueError):
+                    wrong = True
+                    break
+            else:
+                wrong = True
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if log:
+        log.write(json.dumps({"seed": seed, **stats}, ensure_ascii=False) + "\n")
+        log.flush()
+    return stats
+
+
+def summarize(results):
+    dsml = sum(r["dsml_turns"] for r in results)
+    calls = sum(r["expected_calls"] for r in results)
+    by_family = {}
+    for r in results:
+        f = by_family.setdefault(r["family"], [0, 0])
+        f[0] += r["correct"]
+        f[1] += 1
+    return {
+        "tasks": len(results),
+        "well_formed": sum(r["well_formed"] for r in results) / max(1, dsml),
+        "dsml_turns": dsml,
+        "right_call": sum(r["right_calls"] for r in results) / max(1, calls),
+        "expected_calls": calls,
+        "correct": sum(r["correct"] for r in results) / max(1, len(results)),
+        "by_family": {k: f"{v[0]}/{v[1]}" for k, v in sorted(by_family.items())},
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True, help="directory with config.json, model.safetensors, tokenizer.json")
+    ap.add_argument("--tasks", type=int, default=200)
+    ap.add_argument("--first-seed", type=int, default=10_000_000, help="held-out task seeds start here")
+    ap.add_argument("--shard", default="0/1", help="i/n: evaluate every n-th task starting at i (parallel runs)")
+    ap.add_argument("--log", default="", help="write one JSON line per task here")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    model = safetensors_io.load_model(args.model)
+    tok = tok_mod.Tokenizer.load(os.path.join(args.model, "tokenizer.json"))
+    i, n = map(int, args.shard.split("/"))
+    log = open(args.log, "a") if args.log else None
+    t0 = time.time()
+    results = []
+    for k in range(i, args.tasks, n):
+        results.append(run_task(model, tok, args.first_seed + k, log))
+        if len(results) % 10 == 0:
+            print(json.dumps({"done": len(results), "elapsed_s": round(time.time() - t0), **summarize(results)}),
+                  flush=True)
+    print(json.dumps({"elapsed_s": round(time.time() - t0), **summarize(results)}))
+
+
+if __name__ == "__main__":
+    main()

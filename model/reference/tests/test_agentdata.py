@@ -1,0 +1,63 @@
+import json
+import os
+import tempfile
+import unittest
+
+import helpers  # noqa: F401
+import agentdata
+import tools
+
+
+class AgentDataTest(unittest.TestCase):
+    def test_every_family_generates_with_real_results(self):
+        for fam in agentdata.FAMILIES:
+            for split in ("train", "heldout"):
+                _, msgs = agentdata.conversation(hash((fam, split)) % 1000, split, fam)
+                self.assertEqual(msgs[-1]["role"], "assistant")
+                self.assertNotIn("tool_calls", msgs[-1])
+                self.assertTrue(agentdata.render(msgs).endswith("<｜end▁of▁sentence｜>"))
+
+    def test_tool_results_come_from_execution(self):
+        found = 0
+        for seed in range(200):
+            ep = agentdata.Episode(seed, "train")
+            if ep.family != "lines":
+                continue
+            fam, msgs = agentdata.conversation(seed, "train")
+            (name, text), = ep.files.items()
+            self.assertEqual(msgs[3]["content"].strip(), str(text.count("\n")))
+            self.assertIn(msgs[3]["content"].strip(), msgs[4]["content"])
+            found += 1
+        self.assertGreater(found, 5)
+
+    def test_heldout_names_and_phrasings_are_unseen(self):
+        self.assertFalse(set(agentdata.TRAIN_WORDS) & set(agentdata.HELDOUT_WORDS))
+        for key, (train, held) in agentdata.PHRASES.items():
+            self.assertFalse(set(train) & set(held), key)
+
+    def test_tools_execute_in_workdir_only(self):
+        d = tempfile.mkdtemp(prefix="tools-")
+        self.assertEqual(tools.execute(d, "write_file", {"path": "a.txt", "content": "x\ny\n"}), "Wrote 4 bytes to a.txt")
+        self.assertEqual(tools.execute(d, "read_file", '{"path": "a.txt"}'), "x\ny\n")
+        self.assertEqual(tools.execute(d, "run_shell", {"command": "wc -l < a.txt"}).strip(), "2")
+        self.assertEqual(tools.execute(d, "list_dir", {"path": "."}), "a.txt")
+        self.assertIn("No such file", tools.execute(d, "read_file", {"path": "nope.txt"}))
+        self.assertIn("outside the working directory", tools.execute(d, "read_file", {"path": "../../etc/passwd"}))
+        self.assertIn("unknown tool", tools.execute(d, "rm", {}))
+        self.assertIn("not valid JSON", tools.execute(d, "read_file", "{bad"))
+        self.assertIn("[exit code 3]", tools.execute(d, "run_shell", {"command": "exit 3"}))
+        self.assertIn("missing argument", tools.execute(d, "read_file", {}))
+
+    def test_loss_mask_spans_cover_the_assistant_text(self):
+        _, msgs = agentdata.conversation(7)
+        text, spans = agentdata.assistant_spans(msgs)
+        n_assistant = sum(1 for m in msgs if m["role"] == "assistant")
+        self.assertEqual(len(spans), n_assistant)
+        for s, e in spans:
+            self.assertTrue(text[s:e].endswith("<｜end▁of▁sentence｜>"))
+            self.assertIn("</think>", text[s:e])
+        self.assertEqual(json.loads(json.dumps(msgs)), msgs)
+
+
+if __name__ == "__main__":
+    unittest.main()
