@@ -12,6 +12,9 @@ real in a temporary directory, feed the results back, and repeat until the model
 import argparse
 import json
 import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # deterministic summation order (see README)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 import shutil
 import tempfile
 import time

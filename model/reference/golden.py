@@ -9,6 +9,9 @@ import argparse
 import json
 import os
 
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # deterministic summation order (see README)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import torch
 
 import safetensors_io

@@ -14,6 +14,9 @@ import argparse
 import json
 import math
 import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # deterministic summation order (see README)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 import random
 import time
 

@@ -7,6 +7,10 @@ REFERENCE = os.path.dirname(HERE)
 REPO = os.path.dirname(os.path.dirname(REFERENCE))
 SHARED = os.environ.get("WHALEBOX_SHARED_DIR", os.path.join(os.path.dirname(REPO), "shared"))
 sys.path.insert(0, REFERENCE)
+# One BLAS thread: FP8/FP4 rounding amplifies summation-order differences (a 1e-7 change can move
+# a value across a rounding boundary), and the golden vectors were computed single-threaded.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402
 

@@ -1,9 +1,9 @@
 """Incremental decoding (cache.py) against the full-sequence forward, per layer kind."""
+from helpers import small_config  # first: sets the BLAS thread count before torch loads
 import unittest
 
 import torch
 
-from helpers import small_config
 from cache import Session
 from model import Numerics, Transformer, init_weights
 

@@ -1,8 +1,8 @@
+from helpers import SHARED, small_config, Config  # first: sets the BLAS thread count before torch loads
 import json
 import os
 import unittest
 
-from helpers import SHARED, small_config, Config
 from config import plan, logical_tensors, stored_tensors
 from model import Transformer
 

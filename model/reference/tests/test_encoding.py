@@ -1,11 +1,11 @@
 """The Python V4 chat encoder against the official vectors, the strict parser, and byte equality
 with `whalebox dsml render` (C++) on generated agent conversations."""
+from helpers import REPO, SHARED  # first: sets the BLAS thread count before torch loads
 import json
 import os
 import subprocess
 import unittest
 
-from helpers import REPO, SHARED
 import agentdata
 import encoding
 

@@ -1,10 +1,10 @@
 """Unit checks of the architecture pieces against the spec's formulas."""
+from helpers import small_config, Config  # first: sets the BLAS thread count before torch loads
 import math
 import unittest
 
 import torch
 
-from helpers import small_config, Config
 import model as M
 
 

@@ -1,9 +1,9 @@
+import helpers  # noqa: F401
 import math
 import unittest
 
 import torch
 
-import helpers  # noqa: F401
 import quant
 
 

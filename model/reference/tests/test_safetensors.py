@@ -1,3 +1,4 @@
+from helpers import small_config  # first: sets the BLAS thread count before torch loads
 import json
 import os
 import struct
@@ -6,7 +7,6 @@ import unittest
 
 import torch
 
-from helpers import small_config
 import safetensors_io as st
 from model import Transformer, init_weights
 

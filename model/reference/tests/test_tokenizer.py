@@ -1,9 +1,9 @@
+import helpers  # noqa: F401
 import json
 import os
 import tempfile
 import unittest
 
-import helpers  # noqa: F401
 import agentdata
 import encoding
 import tokenizer
