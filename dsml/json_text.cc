@@ -4,12 +4,33 @@
 
 namespace whalebox::dsml {
 
+namespace {
+
+// Bytes that JSON strings must escape: control characters, '"' and '\\'.
+struct EscapeTable {
+  bool escape[256] = {};
+  constexpr EscapeTable() {
+    for (int c = 0; c < 0x20; ++c) escape[c] = true;
+    escape[static_cast<unsigned char>('"')] = true;
+    escape[static_cast<unsigned char>('\\')] = true;
+  }
+};
+constexpr EscapeTable kEscape;
+
+}  // namespace
+
+bool needs_json_escape(std::string_view text) {
+  for (char c : text)
+    if (kEscape.escape[static_cast<unsigned char>(c)]) return true;
+  return false;
+}
+
 void json_escape_append(std::string_view text, std::string& out) {
   static const char hex[] = "0123456789abcdef";
   size_t run = 0;  // start of the pending unescaped run
   for (size_t i = 0; i < text.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    if (!kEscape.escape[c]) continue;
     out.append(text.data() + run, i - run);
     run = i + 1;
     switch (c) {

@@ -17,5 +17,7 @@ void python_dumps_append(const Json& value, std::string& out);
 
 // Appends `text` as the inside of a JSON string literal (no quotes). Bytes >= 0x80 pass through.
 void json_escape_append(std::string_view text, std::string& out);
+// Whether json_escape_append would change `text` (a control byte, '"' or '\\').
+bool needs_json_escape(std::string_view text);
 
 }  // namespace whalebox::dsml

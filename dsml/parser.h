@@ -93,6 +93,7 @@ class StreamParser {
   void start_call(std::string_view name);
   void start_param(std::string_view name, std::string_view string_attr);
   void append_value(std::string_view bytes);
+  void flush_value_raw();
   void end_param();
   void end_call(size_t raw_end);
   void end_block();
@@ -113,6 +114,9 @@ class StreamParser {
   bool call_open_ = false;
   size_t call_raw_start_ = 0;  // offset of the open call in tool_calls_raw
   size_t tag_raw_start_ = 0;   // offset of the tag being read in tool_calls_raw
+  size_t tag_scanned_ = 0;     // bytes of an unfinished tag already scanned (held in buf_)
+  bool tag_quoted_ = false;    // ... and whether that scan ended inside quotes
+  Parameter* param_ = nullptr; // the parameter whose value is being read
   bool block_junk_reported_ = false;
   bool after_reported_ = false;
   bool eos_tail_reported_ = false;

@@ -1,6 +1,7 @@
 // Byte-level state machine over model output (spec §9.2/§9.4). Text is scanned with memchr for
 // '<' (and '\n' where newlines may open a block); only bytes that could still become a marker
 // are held back between feeds, so whole-buffer and 4-byte feeds do the same work.
+#include <algorithm>
 #include <cstring>
 
 #include "dsml/parser.h"
@@ -36,6 +37,14 @@ size_t complete_utf8(std::string_view s) {
 size_t find_byte(std::string_view d, size_t p, char c) {
   const void* hit = std::memchr(d.data() + p, c, d.size() - p);
   return hit ? static_cast<const char*>(hit) - d.data() : std::string_view::npos;
+}
+
+// The next '<' that may start "</｜DSML｜" or the EOS token: '<' then '/' or the first byte of
+// '｜' (or '<' as the last byte seen). Other '<' (code, HTML) are value bytes.
+size_t find_marker_start(std::string_view d, size_t p) {
+  for (size_t at = find_byte(d, p, '<'); at != std::string_view::npos; at = find_byte(d, at + 1, '<'))
+    if (at + 1 == d.size() || d[at + 1] == '/' || d[at + 1] == '\xEF') return at;
+  return std::string_view::npos;
 }
 
 bool is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
@@ -85,9 +94,16 @@ void StreamParser::error(int call, std::string message) {
 }
 
 void StreamParser::feed(std::string_view bytes) {
+  // Token-sized pieces of a value: no marker can start here, so skip the state machine.
+  if (stage_ == Stage::value && buf_.empty() && !bytes.empty() && bytes.size() <= 16 && !discard_value_ &&
+      bytes.find('<') == std::string_view::npos &&
+      (static_cast<unsigned char>(bytes.back()) < 0x80 || complete_utf8(bytes) == bytes.size())) {
+    append_value(bytes);  // its raw bytes are copied to tool_calls_raw when the value ends
+    return;
+  }
   if (buf_.empty()) {  // common case: nothing held back, parse the caller's bytes in place
     size_t used = run(bytes, false);
-    buf_.assign(bytes.data() + used, bytes.size() - used);
+    if (used < bytes.size()) buf_.assign(bytes.data() + used, bytes.size() - used);
     return;
   }
   buf_.append(bytes);
@@ -173,7 +189,7 @@ size_t StreamParser::text_step(std::string_view d, size_t p, bool at_end) {
     if (r < d.size()) {
       Match m = match_at(d, r, kTagOpen);
       if (m == Match::full) {  // the newlines belong to the block
-        if (stage_ == Stage::reasoning) stage_ = Stage::content;  // no </think>: close it here
+        msg_.tool_calls_raw.reserve(d.size() - p);
         in_block_ = true;
         stage_ = Stage::between;
         return 0;
@@ -186,6 +202,7 @@ size_t StreamParser::text_step(std::string_view d, size_t p, bool at_end) {
   // d[p] == '<'
   Match dsml = match_at(d, p, kTagOpen);
   if (dsml == Match::full) {
+    msg_.tool_calls_raw.reserve(d.size() - p);
     in_block_ = true;
     stage_ = Stage::between;
     return 0;
@@ -251,7 +268,10 @@ void StreamParser::truncate_block() {
     error(-1, "output ended inside the tool-call block (no </｜DSML｜tool_calls>)");
     return;
   }
-  if (value_open_) end_param();
+  if (value_open_) {
+    flush_value_raw();
+    end_param();
+  }
   call_open_ = false;
   int i = static_cast<int>(msg_.tool_calls.size()) - 1;
   ParsedCall& c = msg_.tool_calls.back();
@@ -263,14 +283,17 @@ void StreamParser::truncate_block() {
 
 // A tag after "<｜DSML｜" or "</｜DSML｜", up to its '>' (quotes may hide '>'; '<' always ends it).
 size_t StreamParser::tag_step(std::string_view d, size_t p, bool at_end) {
-  bool quoted = false;
-  size_t i = p;
+  bool quoted = tag_quoted_;
+  size_t i = p + tag_scanned_;  // resume where the previous feed stopped
   for (; i < d.size() && i - p <= kMaxTag; ++i) {
     char c = d[i];
     if (c == '<') break;
     if (c == '"') quoted = !quoted;
     else if (c == '>' && !quoted) break;
   }
+  tag_scanned_ = i - p;
+  tag_quoted_ = quoted;
+  if (i < d.size() || i - p > kMaxTag) tag_scanned_ = 0, tag_quoted_ = false;  // tag ends here
   if (i - p > kMaxTag) {
     error(-1, "an over-long DSML tag was ignored");
     stage_ = Stage::between;
@@ -278,6 +301,7 @@ size_t StreamParser::tag_step(std::string_view d, size_t p, bool at_end) {
   }
   if (i == d.size()) {
     if (!at_end) return 0;
+    tag_scanned_ = 0;
     take(d, p, i - p);  // cut off mid-tag: keep the bytes, the caller truncates the block
     return i - p;
   }
@@ -341,6 +365,7 @@ void StreamParser::start_param(std::string_view key, std::string_view string_att
   }
   ParsedCall& c = msg_.tool_calls.back();
   Parameter& param = c.params.emplace_back();
+  param_ = &param;  // stable until the next parameter
   param.name = key;
   param.is_string = string_attr != "false";
   if (string_attr != "true" && string_attr != "false")
@@ -356,14 +381,20 @@ void StreamParser::start_param(std::string_view key, std::string_view string_att
 
 void StreamParser::append_value(std::string_view bytes) {
   if (discard_value_ || bytes.empty()) return;
-  Parameter& param = msg_.tool_calls.back().params.back();
+  Parameter& param = *param_;
   param.value.append(bytes);
   if (!on_event_) return;
   int i = static_cast<int>(msg_.tool_calls.size()) - 1;
-  if (!param.is_string) return emit(EventType::argument, i, bytes);
+  if (!param.is_string || !needs_json_escape(bytes)) return emit(EventType::argument, i, bytes);
   scratch_.clear();
   json_escape_append(bytes, scratch_);
   emit(EventType::argument, i, scratch_);
+}
+
+// Value bytes are verbatim, so instead of copying every piece into tool_calls_raw as it arrives,
+// the finished value is copied once.
+void StreamParser::flush_value_raw() {
+  if (value_open_ && !discard_value_) msg_.tool_calls_raw.append(param_->value);
 }
 
 void StreamParser::end_param() {
@@ -409,17 +440,18 @@ void StreamParser::end_block() {
 // A parameter value: verbatim bytes up to the next "</｜DSML｜" (or EOS: truncation).
 size_t StreamParser::value_step(std::string_view d, size_t p, bool at_end) {
   if (p >= d.size()) return 0;
-  size_t lt = find_byte(d, p, '<');
+  size_t lt = find_marker_start(d, p);
   size_t stop = lt == std::string_view::npos ? d.size() : lt;
   if (stop > p) {
     size_t len = stop - p;
     if (stop == d.size() && !at_end) len = complete_utf8(d.substr(p, len));
     append_value(d.substr(p, len));
-    return take(d, p, len);
+    return discard_value_ ? take(d, p, len) : len;
   }
   Match close = match_at(d, p, kTagClose);
   Match eos = match_at(d, p, kEos);
   if (close == Match::full) {
+    flush_value_raw();
     tag_closing_ = true;
     tag_raw_start_ = msg_.tool_calls_raw.size();
     stage_ = Stage::tag;
@@ -431,8 +463,11 @@ size_t StreamParser::value_step(std::string_view d, size_t p, bool at_end) {
     return kEos.size();
   }
   if (!at_end && (close == Match::partial || eos == Match::partial)) return 0;
-  append_value(d.substr(p, 1));
-  return take(d, p, 1);
+  size_t next = find_marker_start(d, p + 1);
+  size_t len = (next == std::string_view::npos ? d.size() : next) - p;
+  if (next == std::string_view::npos && !at_end) len = std::max<size_t>(1, complete_utf8(d.substr(p, len)));
+  append_value(d.substr(p, len));
+  return discard_value_ ? take(d, p, len) : len;
 }
 
 // After </｜DSML｜tool_calls>: only EOS belongs here; other text is reported and dropped.
