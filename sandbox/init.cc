@@ -1,0 +1,210 @@
+#include "sandbox/init.h"
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+#include "sandbox/inside.h"
+#include "sandbox/protocol.h"
+
+extern char** environ;
+
+namespace whalebox::sandbox {
+namespace {
+
+struct Command {
+  uint64_t id;
+  pid_t pid;
+  int64_t deadline_ms;  // monotonic; 0 = none
+  bool timed_out;
+};
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void send_ready(const std::string& error, int landlock_abi) {
+  proto::send_packet(kInitControlFd, proto::Writer(proto::Type::ready).str(error).u32(landlock_abi).bytes());
+}
+
+std::string prepare(const proto::InitConfig& cfg, int& landlock_abi) {
+  using namespace inside;
+  std::string e = become(cfg.uid, cfg.gid);
+  // PDEATHSIG is cleared by the uid change above, so it is set here; the control socket's EOF
+  // covers the window before.
+  if (e.empty() && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) e = "PR_SET_PDEATHSIG failed";
+  if (e.empty() && sethostname(cfg.hostname.data(), cfg.hostname.size()) != 0)
+    e = std::string("sethostname: ") + std::strerror(errno);
+  if (e.empty() && cfg.net_loopback) e = loopback_up();
+  if (e.empty()) e = setup_mounts(cfg);
+  if (e.empty()) e = set_limits(cfg);
+  if (e.empty()) e = drop_capabilities();
+  if (e.empty()) e = apply_landlock(cfg.workspace_mount, landlock_abi);
+  if (e.empty()) e = apply_seccomp();
+  // Not dumpable: the workload (same uid) cannot open /proc/1/fd, /proc/1/environ or ptrace us.
+  if (e.empty() && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) e = "PR_SET_DUMPABLE failed";
+  return e;
+}
+
+[[noreturn]] void run_child(const proto::ExecMsg& m, const std::vector<int>& fds) {
+  sigset_t all;
+  sigemptyset(&all);
+  sigprocmask(SIG_SETMASK, &all, nullptr);
+  signal(SIGPIPE, SIG_DFL);
+  setsid();  // own session and process group: never shares a terminal, killable as a group
+  for (int i = 0; i < 3; ++i) dup2(fds[static_cast<size_t>(i)], i);
+  inside::close_fds_from(3);
+  if (chdir(m.cwd.c_str()) != 0) {
+    dprintf(2, "whalebox-sandbox: cannot enter %s: %s\n", m.cwd.c_str(), strerror(errno));
+    _exit(126);
+  }
+  std::vector<char*> argv, envp;
+  for (const auto& a : m.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (const auto& e : m.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  environ = envp.data();  // execvp searches the command's own PATH
+  execvp(argv[0], argv.data());
+  int e = errno;
+  dprintf(2, "whalebox-sandbox: %s: %s\n", argv[0], strerror(e));
+  _exit(e == ENOENT ? 127 : 126);
+}
+
+void start(std::vector<Command>& cmds, const std::string& packet, std::vector<int>& fds) {
+  proto::ExecMsg m;
+  proto::ExitedMsg reply;
+  if (!proto::ExecMsg::decode(packet, m) || fds.size() != 3) {
+    reply.started = 0;
+    reply.error = "malformed exec request";
+  } else {
+    pid_t pid = fork();
+    if (pid == 0) run_child(m, fds);
+    if (pid < 0) {
+      reply.id = m.id;
+      reply.started = 0;
+      reply.error = errno == EAGAIN ? "cannot fork: the sandbox's process limit is reached"
+                                    : std::string("cannot fork: ") + strerror(errno);
+    } else {
+      cmds.push_back({m.id, pid, m.timeout_ms ? now_ms() + static_cast<int64_t>(m.timeout_ms) : 0, false});
+    }
+  }
+  for (int fd : fds) close(fd);
+  if (!reply.started) proto::send_packet(kInitControlFd, reply.encode());
+}
+
+void reap(std::vector<Command>& cmds) {
+  for (;;) {
+    int status = 0;
+    rusage ru{};
+    pid_t pid = wait4(-1, &status, WNOHANG, &ru);
+    if (pid <= 0) return;
+    for (size_t i = 0; i < cmds.size(); ++i) {
+      if (cmds[i].pid != pid) continue;
+      proto::ExitedMsg m;
+      m.id = cmds[i].id;
+      m.wait_status = static_cast<uint32_t>(status);
+      m.timed_out = cmds[i].timed_out;
+      m.cpu_us = static_cast<uint64_t>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+                 static_cast<uint64_t>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+      m.maxrss_kb = static_cast<uint64_t>(ru.ru_maxrss);
+      proto::send_packet(kInitControlFd, m.encode());
+      cmds.erase(cmds.begin() + static_cast<long>(i));
+      break;
+    }
+    // Anything else was an orphan re-parented to us: reaped, nothing to report.
+  }
+}
+
+void handle(std::vector<Command>& cmds, const std::string& packet, std::vector<int>& fds) {
+  proto::Reader r(packet);
+  switch (r.type()) {
+    case proto::Type::exec:
+      start(cmds, packet, fds);
+      return;
+    case proto::Type::signal: {
+      uint64_t id = r.u64();
+      int sig = static_cast<int>(r.u32());
+      for (const auto& c : cmds)
+        if (c.id == id && r.ok()) kill(-c.pid, sig);
+      break;
+    }
+    case proto::Type::kill_all:
+      kill(-1, SIGKILL);  // everything in our pid namespace but ourselves
+      break;
+    default:
+      break;
+  }
+  for (int fd : fds) close(fd);
+}
+
+int serve() {
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, nullptr);
+  int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) return 1;
+  std::vector<Command> cmds;
+  std::string packet;
+  for (;;) {
+    int timeout = -1;
+    int64_t now = now_ms();
+    for (auto& c : cmds) {
+      if (!c.deadline_ms || c.timed_out) continue;
+      if (c.deadline_ms <= now) {
+        c.timed_out = true;
+        kill(-c.pid, SIGKILL);
+        kill(c.pid, SIGKILL);
+        continue;
+      }
+      int left = static_cast<int>(c.deadline_ms - now);
+      if (timeout < 0 || left < timeout) timeout = left;
+    }
+    pollfd p[2] = {{kInitControlFd, POLLIN, 0}, {sfd, POLLIN, 0}};
+    if (poll(p, 2, timeout) < 0 && errno != EINTR) return 1;
+    if (p[1].revents & POLLIN) {
+      signalfd_siginfo si;
+      while (read(sfd, &si, sizeof si) > 0) {
+      }
+      reap(cmds);
+    }
+    if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      std::vector<int> fds;
+      long n = proto::recv_packet(kInitControlFd, packet, fds);
+      if (n <= 0) return 0;  // the runtime is gone: exiting takes every process here with us
+      handle(cmds, packet, fds);
+    }
+  }
+}
+
+}  // namespace
+
+int init_main() {
+  inside::close_fds_from(kInitControlFd + 1);
+  signal(SIGPIPE, SIG_IGN);
+  std::string packet;
+  std::vector<int> fds;
+  if (proto::recv_packet(kInitControlFd, packet, fds, 0) <= 0) return 1;
+  proto::InitConfig cfg;
+  if (!proto::InitConfig::decode(packet, cfg)) {
+    send_ready("malformed setup message", 0);
+    return 1;
+  }
+  int abi = 0;
+  std::string e = prepare(cfg, abi);
+  send_ready(e, abi);
+  if (!e.empty()) return 1;
+  return serve();
+}
+
+}  // namespace whalebox::sandbox

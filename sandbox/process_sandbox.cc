@@ -1,0 +1,491 @@
+#include "sandbox/process_sandbox.h"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+
+#include "sandbox/namespaces.h"
+
+namespace whalebox::sandbox {
+namespace {
+
+constexpr auto kOutputGrace = std::chrono::milliseconds(100);  // after exit, for buffered output
+constexpr auto kSetupTimeout = std::chrono::seconds(20);
+
+std::string describe_wait(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return std::string("killed by signal ") + strsignal(WTERMSIG(status));
+  return "ended";
+}
+
+std::vector<std::string> merge_env(const std::vector<std::string>& base, const std::vector<std::string>& extra) {
+  std::vector<std::string> env = base;
+  for (const auto& e : extra) {
+    std::string key = e.substr(0, e.find('=') + 1);
+    bool replaced = false;
+    for (auto& b : env)
+      if (b.compare(0, key.size(), key) == 0) b = e, replaced = true;
+    if (!replaced) env.push_back(e);
+  }
+  return env;
+}
+
+}  // namespace
+
+ProcessSandbox::ProcessSandbox(asio::any_io_executor ex, SandboxSpec spec, uint64_t seq)
+    : strand_(asio::make_strand(ex)),
+      spec_(std::move(spec)),
+      id_("sb-" + std::to_string(::getpid()) + "-" + std::to_string(seq)),
+      seq_(seq),
+      control_(strand_),
+      pidfd_(strand_),
+      lifetime_(strand_),
+      idle_(strand_),
+      setup_deadline_(strand_) {}
+
+ProcessSandbox::~ProcessSandbox() {
+  // Dropped without destroy(): take everything down synchronously.
+  if (pidfd_.is_open()) {
+    int fd = pidfd_.native_handle();
+    cgroup_.kill_all();
+    syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0);
+    siginfo_t si;
+    waitid(P_PIDFD, static_cast<id_t>(fd), &si, WEXITED);
+  }
+  cgroup_.remove();
+}
+
+template <class F>
+void ProcessSandbox::on_strand(F&& f) {
+  asio::post(strand_, [self = shared_from_this(), f = std::forward<F>(f)]() mutable { f(); });
+}
+
+void ProcessSandbox::start(const ProcessBackendOptions& opts, const CgroupTree& tree,
+                           const std::string& init_binary, CreateHandler done) {
+  on_strand([this, opts, tree, init_binary, done = std::move(done)]() mutable {
+    on_ready_ = std::move(done);
+    keep_alive_ = shared_from_this();
+    Status s = launch(opts, tree, init_binary);
+    if (!s.ok()) {
+      state_ = State::dead;
+      dead_reason_ = s.error;
+      cgroup_.remove();
+      auto h = std::move(on_ready_);
+      keep_alive_.reset();
+      h(s, nullptr);
+      return;
+    }
+    read_control();
+    watch_init();
+    setup_deadline_.expires_after(kSetupTimeout);
+    setup_deadline_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec && self->state_ == State::starting) {
+        self->dead_reason_ = "the sandbox init did not finish its setup in time";
+        self->begin_destroy();
+      }
+    });
+  });
+}
+
+Status ProcessSandbox::launch(const ProcessBackendOptions& opts, const CgroupTree& tree, const std::string& init_binary) {
+  if (auto s = validate_spec(spec_); !s.ok()) return s;
+  if (init_binary.empty() || ::access(init_binary.c_str(), X_OK) != 0)
+    return Status::fail("sandbox init helper not found (" + (init_binary.empty() ? std::string("searched $WHALEBOX_SANDBOX_INIT, beside the binary, the build tree") : init_binary) + ")");
+  if (spec_.network.mode == NetworkPolicy::Mode::ports)
+    return Status::fail("network policy 'ports' is not available in the process backend yet; use 'none'");
+  bool root = ::geteuid() == 0;
+  uint32_t host_uid = root ? opts.host_uid : ::geteuid();
+  uint32_t host_gid = root ? opts.host_gid : ::getegid();
+  std::filesystem::path ws = std::filesystem::absolute(spec_.workspace);
+  if (auto s = files_.open(ws, root, host_uid, host_gid); !s.ok()) return s;
+  if (auto s = cgroup_.create(tree, cgroup_name(seq_), spec_.limits); !s.ok()) return s;
+
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    return Status::fail(std::string("socketpair: ") + std::strerror(errno));
+  SpawnRequest req;
+  req.init_binary = init_binary;
+  req.control_fd = sv[1];
+  req.cgroup_fd = cgroup_.v2_fd();
+  req.new_net = true;
+  req.uid = spec_.uid;
+  req.gid = spec_.gid;
+  req.host_uid = host_uid;
+  req.host_gid = host_gid;
+  Spawned child;
+  Status s = spawn_init(req, [this](int pid) { return cgroup_.attach(pid); }, child);
+  ::close(sv[1]);
+  if (!s.ok()) {
+    ::close(sv[0]);
+    return s;
+  }
+  pid_ = child.pid;
+  pidfd_.assign(child.pidfd);
+  ::fcntl(sv[0], F_SETFL, ::fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+  control_.assign(sv[0]);
+
+  proto::InitConfig cfg;
+  cfg.workspace = ws.string();
+  cfg.workspace_mount = spec_.workspace_mount;
+  for (const auto& p : spec_.ro_paths) cfg.ro_paths.push_back(p.string());
+  cfg.env = spec_.env;
+  cfg.hostname = spec_.hostname;
+  cfg.uid = spec_.uid;
+  cfg.gid = spec_.gid;
+  cfg.tmpfs_bytes = spec_.limits.tmpfs_bytes;
+  cfg.file_size_bytes = spec_.limits.file_size_bytes;
+  cfg.open_files = spec_.limits.open_files;
+  if (int e = proto::send_packet(control_.native_handle(), cfg.encode()); e)
+    return Status::fail(std::string("cannot send the setup to init: ") + std::strerror(e));
+  return {};
+}
+
+void ProcessSandbox::read_control() {
+  control_.async_wait(asio::posix::descriptor_base::wait_read,
+                      [w = weak_from_this()](boost::system::error_code ec) {
+    auto self = w.lock();
+    if (!self || ec) return;
+    for (;;) {
+      std::vector<int> fds;
+      long n = proto::recv_packet(self->control_.native_handle(), self->packet_, fds, 0);
+      if (n == -EAGAIN) break;
+      if (n <= 0) return;  // init is gone; watch_init() reports it
+      self->on_packet(self->packet_);
+      if (!self->control_.is_open()) return;
+    }
+    self->read_control();
+  });
+}
+
+void ProcessSandbox::on_packet(const std::string& packet) {
+  proto::Reader r(packet);
+  proto::Type type = r.type();
+  if (type == proto::Type::ready && state_ == State::starting) {
+    std::string error = r.str();
+    setup_deadline_.cancel();
+    if (!error.empty()) {
+      dead_reason_ = "sandbox setup failed: " + error;
+      begin_destroy();
+      return;
+    }
+    state_ = State::ready;
+    if (spec_.lifetime.count() > 0) {
+      lifetime_.expires_after(spec_.lifetime);
+      lifetime_.async_wait([w = weak_from_this()](boost::system::error_code ec) {
+        auto self = w.lock();
+        if (!self || ec || self->state_ == State::dead) return;
+        self->dead_reason_ = "the sandbox reached its lifetime limit";
+        self->begin_destroy();
+      });
+    }
+    arm_idle();
+    auto h = std::move(on_ready_);
+    auto self = std::move(keep_alive_);
+    h({}, self);
+  } else if (type == proto::Type::exited) {
+    proto::ExitedMsg m;
+    if (proto::ExitedMsg::decode(packet, m)) on_exited(m);
+  }
+}
+
+void ProcessSandbox::watch_init() {
+  pidfd_.async_wait(asio::posix::descriptor_base::wait_read, [w = weak_from_this()](boost::system::error_code ec) {
+    auto self = w.lock();
+    if (!self || ec) return;
+    siginfo_t si{};
+    int rc = waitid(P_PIDFD, static_cast<id_t>(self->pidfd_.native_handle()), &si, WEXITED | WNOHANG);
+    if (rc != 0 || si.si_pid == 0) {
+      self->watch_init();
+      return;
+    }
+    int status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0) : si.si_status;
+    self->on_init_exit("the sandbox init " + describe_wait(status));
+  });
+}
+
+void ProcessSandbox::on_init_exit(const std::string& why) {
+  if (dead_reason_.empty()) dead_reason_ = why;
+  State was = state_;
+  state_ = State::dead;
+  boost::system::error_code ignored;
+  pidfd_.close(ignored);
+  control_.close(ignored);
+  lifetime_.cancel();
+  idle_.cancel();
+  setup_deadline_.cancel();
+  cgroup_.kill_all();
+  Status removed = cgroup_.remove();
+  // Commands still running died with init; their pipes reach EOF now.
+  for (auto& [id, st] : std::map<uint64_t, std::shared_ptr<ExecState>>(execs_)) {
+    if (st->exited) continue;
+    st->exited = true;
+    st->result.signal = SIGKILL;
+    st->result.status = Status::fail("the command was killed because the sandbox ended: " + dead_reason_);
+    maybe_finish(st);
+  }
+  if (was == State::starting && on_ready_) {
+    auto h = std::move(on_ready_);
+    h(Status::fail(dead_reason_), nullptr);
+  }
+  auto handlers = std::move(on_destroyed_);
+  auto self = std::move(keep_alive_);
+  for (auto& h : handlers) h(removed);
+}
+
+void ProcessSandbox::begin_destroy() {
+  if (!pidfd_.is_open()) return;
+  cgroup_.kill_all();
+  syscall(SYS_pidfd_send_signal, pidfd_.native_handle(), SIGKILL, nullptr, 0);
+}
+
+void ProcessSandbox::arm_idle() {
+  if (spec_.idle_timeout.count() <= 0 || state_ != State::ready || !execs_.empty()) return;
+  idle_.expires_after(spec_.idle_timeout);
+  idle_.async_wait([w = weak_from_this()](boost::system::error_code ec) {
+    auto self = w.lock();
+    if (!self || ec || self->state_ != State::ready || !self->execs_.empty()) return;
+    self->dead_reason_ = "the sandbox was idle longer than its idle timeout";
+    self->begin_destroy();
+  });
+}
+
+std::string ProcessSandbox::path_in(const std::string& cwd) const {
+  if (cwd.empty()) return spec_.workspace_mount;
+  if (cwd[0] == '/') return cwd;
+  return spec_.workspace_mount + "/" + cwd;
+}
+
+void ProcessSandbox::exec(ExecRequest req, OutputHandler on_output, ExecHandler done) {
+  on_strand([this, req = std::move(req), on_output = std::move(on_output), done = std::move(done)]() mutable {
+    start_exec(std::move(req), std::move(on_output), std::move(done));
+  });
+}
+
+void ProcessSandbox::start_exec(ExecRequest req, OutputHandler on_output, ExecHandler done) {
+  auto fail = [&](std::string why) {
+    ExecResult r;
+    r.status = Status::fail(std::move(why));
+    done(std::move(r));
+  };
+  if (state_ != State::ready)
+    return fail(state_ == State::dead ? "sandbox is gone: " + dead_reason_ : "sandbox is not ready");
+  proto::ExecMsg m;
+  m.id = next_exec_++;
+  m.timeout_ms = static_cast<uint64_t>(std::max<int64_t>(0, req.timeout.count()));
+  m.cwd = path_in(req.cwd);
+  if (!req.shell.empty()) m.argv = {"/bin/sh", "-c", req.shell};
+  else m.argv = req.argv;
+  if (m.argv.empty() || m.argv[0].empty()) return fail("exec needs argv or a shell command");
+  for (const auto& a : m.argv)
+    if (a.find('\0') != std::string::npos) return fail("arguments must not contain NUL bytes");
+  for (const auto& e : req.env)
+    if (e.find('=') == std::string::npos || e[0] == '=') return fail("environment entry '" + e + "' is not KEY=value");
+  m.env = merge_env(spec_.env, req.env);
+  std::string packet = m.encode();
+  if (packet.size() > proto::kMaxPacket - 64)
+    return fail("command and environment take " + std::to_string(packet.size()) + " bytes, more than " +
+                std::to_string(proto::kMaxPacket - 64) + "; pass large data through stdin or put_file");
+
+  int in[2], out[2], err[2];
+  if (::pipe2(in, O_CLOEXEC) != 0) return fail(std::string("pipe: ") + std::strerror(errno));
+  if (::pipe2(out, O_CLOEXEC) != 0) {
+    ::close(in[0]), ::close(in[1]);
+    return fail(std::string("pipe: ") + std::strerror(errno));
+  }
+  if (::pipe2(err, O_CLOEXEC) != 0) {
+    for (int fd : {in[0], in[1], out[0], out[1]}) ::close(fd);
+    return fail(std::string("pipe: ") + std::strerror(errno));
+  }
+  auto st = std::make_shared<ExecState>();
+  st->id = m.id;
+  st->max_out = req.max_stdout;
+  st->max_err = req.max_stderr;
+  st->stdin_data = std::move(req.stdin_data);
+  st->on_output = std::move(on_output);
+  st->done = std::move(done);
+  st->start = std::chrono::steady_clock::now();
+  st->oom_base = cgroup_.oom_kills();
+  st->pids_base = cgroup_.pids_limit_hits();
+  int child_fds[3] = {in[0], out[1], err[1]};
+  int e = proto::send_packet(control_.native_handle(), packet, child_fds, 3);
+  for (int fd : child_fds) ::close(fd);
+  if (e) {
+    for (int fd : {in[1], out[0], err[0]}) ::close(fd);
+    ExecResult r;
+    r.status = Status::fail(std::string("cannot reach the sandbox init: ") + std::strerror(e));
+    return st->done(std::move(r));
+  }
+  st->out = std::make_unique<asio::posix::stream_descriptor>(strand_, out[0]);
+  st->err = std::make_unique<asio::posix::stream_descriptor>(strand_, err[0]);
+  st->out->non_blocking(true);
+  st->err->non_blocking(true);
+  execs_[st->id] = st;
+  idle_.cancel();
+  if (st->stdin_data.empty()) {
+    ::close(in[1]);
+  } else {
+    st->in = std::make_unique<asio::posix::stream_descriptor>(strand_, in[1]);
+    st->in->non_blocking(true);
+    asio::async_write(*st->in, asio::buffer(st->stdin_data), [st](boost::system::error_code, size_t) {
+      boost::system::error_code ignored;
+      st->in->close(ignored);  // EOF for the command (or it stopped reading: EPIPE, fine)
+    });
+  }
+  read_output(st, Stream::out);
+  read_output(st, Stream::err);
+}
+
+void ProcessSandbox::read_output(std::shared_ptr<ExecState> st, Stream which) {
+  auto& d = which == Stream::out ? *st->out : *st->err;
+  auto& buf = which == Stream::out ? st->out_buf : st->err_buf;
+  d.async_read_some(asio::buffer(buf), [this, self = shared_from_this(), st, which](boost::system::error_code ec, size_t n) {
+    bool out = which == Stream::out;
+    if (n > 0) {
+      std::string& kept = out ? st->result.stdout_data : st->result.stderr_data;
+      uint64_t cap = out ? st->max_out : st->max_err;
+      size_t take = static_cast<size_t>(std::min<uint64_t>(n, cap > kept.size() ? cap - kept.size() : 0));
+      const char* data = out ? st->out_buf.data() : st->err_buf.data();
+      if (take) {
+        kept.append(data, take);
+        if (st->on_output) st->on_output(which, std::string_view(data, take));
+      }
+      (out ? st->result.stdout_dropped : st->result.stderr_dropped) += n - take;
+    }
+    if (ec || st->finished) {
+      (out ? st->out_eof : st->err_eof) = true;
+      maybe_finish(st);
+      return;
+    }
+    read_output(st, which);
+  });
+}
+
+void ProcessSandbox::on_exited(const proto::ExitedMsg& m) {
+  auto it = execs_.find(m.id);
+  if (it == execs_.end()) return;
+  auto st = it->second;
+  st->exited = true;
+  ExecResult& r = st->result;
+  if (!m.started) {
+    r.status = Status::fail(m.error);
+    r.pids_limited = cgroup_.pids_limit_hits() > st->pids_base;
+  } else {
+    int ws = static_cast<int>(m.wait_status);
+    if (WIFEXITED(ws)) r.exit_code = WEXITSTATUS(ws);
+    if (WIFSIGNALED(ws)) r.signal = WTERMSIG(ws);
+    r.timed_out = m.timed_out;
+    r.cpu_ms = m.cpu_us / 1000.0;
+    r.peak_memory_bytes = m.maxrss_kb * 1024;
+    r.oom_killed = r.signal == SIGKILL && cgroup_.oom_kills() > st->oom_base;
+    r.pids_limited = cgroup_.pids_limit_hits() > st->pids_base;
+  }
+  maybe_finish(st);
+}
+
+void ProcessSandbox::maybe_finish(const std::shared_ptr<ExecState>& st) {
+  if (st->finished || !st->exited) return;
+  if (st->out_eof && st->err_eof) return finish(st);
+  if (st->grace) return;
+  // Background processes may hold the pipes open forever: give buffered output a moment, then stop.
+  st->grace = std::make_unique<asio::steady_timer>(strand_, kOutputGrace);
+  st->grace->async_wait([this, self = shared_from_this(), st](boost::system::error_code) { finish(st); });
+}
+
+void ProcessSandbox::finish(const std::shared_ptr<ExecState>& st) {
+  if (st->finished) return;
+  st->finished = true;
+  boost::system::error_code ignored;
+  if (st->grace) st->grace->cancel();
+  st->out->close(ignored);
+  st->err->close(ignored);
+  if (st->in) st->in->close(ignored);
+  st->result.wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - st->start).count();
+  execs_.erase(st->id);
+  arm_idle();
+  auto done = std::move(st->done);
+  done(std::move(st->result));
+}
+
+void ProcessSandbox::put_file(std::string path, std::string data, uint32_t mode, StatusHandler done) {
+  on_strand([this, path = std::move(path), data = std::move(data), mode, done = std::move(done)] {
+    if (state_ == State::dead) return done(Status::fail("sandbox is gone: " + dead_reason_));
+    done(files_.put(path, data, mode));
+  });
+}
+
+void ProcessSandbox::get_file(std::string path, uint64_t max_bytes, DataHandler done) {
+  on_strand([this, path = std::move(path), max_bytes, done = std::move(done)] {
+    if (state_ == State::dead) return done(Status::fail("sandbox is gone: " + dead_reason_), "");
+    std::string out;
+    Status s = files_.get(path, max_bytes, out);
+    done(s, std::move(out));
+  });
+}
+
+void ProcessSandbox::list(std::string path, ListHandler done) {
+  on_strand([this, path = std::move(path), done = std::move(done)] {
+    if (state_ == State::dead) return done(Status::fail("sandbox is gone: " + dead_reason_), {});
+    std::vector<DirEntry> out;
+    Status s = files_.list(path, out);
+    done(s, std::move(out));
+  });
+}
+
+void ProcessSandbox::put_tar(std::string dir, std::string tar, StatusHandler done) {
+  on_strand([this, dir = std::move(dir), tar = std::move(tar), done = std::move(done)] {
+    if (state_ == State::dead) return done(Status::fail("sandbox is gone: " + dead_reason_));
+    done(unpack_tar(files_, dir, tar));
+  });
+}
+
+void ProcessSandbox::get_tar(std::string dir, DataHandler done) {
+  on_strand([this, dir = std::move(dir), done = std::move(done)] {
+    if (state_ == State::dead) return done(Status::fail("sandbox is gone: " + dead_reason_), "");
+    std::string out;
+    Status s = pack_tar(files_, dir, out);
+    done(s, std::move(out));
+  });
+}
+
+void ProcessSandbox::stats(StatsHandler done) {
+  on_strand([this, done = std::move(done)] {
+    Stats s;
+    s.alive = state_ == State::ready;
+    if (s.alive) {
+      s.memory_bytes = cgroup_.memory_bytes();
+      s.memory_peak_bytes = cgroup_.memory_peak_bytes();
+      s.pids = cgroup_.pids();
+      s.cpu_ms = cgroup_.cpu_ms();
+    }
+    s.running_execs = static_cast<uint32_t>(execs_.size());
+    done({}, s);
+  });
+}
+
+void ProcessSandbox::kill(StatusHandler done) {
+  on_strand([this, done = std::move(done)] {
+    if (state_ != State::ready) return done(Status::fail("sandbox is not running"));
+    int e = proto::send_packet(control_.native_handle(), proto::Writer(proto::Type::kill_all).bytes());
+    done(e ? Status::fail(std::string("cannot reach the sandbox init: ") + std::strerror(e)) : Status{});
+  });
+}
+
+void ProcessSandbox::destroy(StatusHandler done) {
+  on_strand([this, done = std::move(done)]() mutable {
+    if (!pidfd_.is_open()) return done({});
+    if (dead_reason_.empty()) dead_reason_ = "the sandbox was destroyed";
+    on_destroyed_.push_back(std::move(done));
+    keep_alive_ = shared_from_this();
+    begin_destroy();
+  });
+}
+
+}  // namespace whalebox::sandbox

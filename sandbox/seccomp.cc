@@ -1,0 +1,83 @@
+// The process tier's seccomp deny list (spec §4), built with libseccomp. Default allow; the
+// escape and kernel-attack-surface syscalls fail with EPERM; never-legitimate ones kill.
+#include <cerrno>
+#include <cstring>
+#include <linux/sched.h>
+#include <seccomp.h>
+#include <sys/ioctl.h>
+#include <sys/personality.h>
+#include <sys/socket.h>
+
+#include "sandbox/inside.h"
+
+namespace whalebox::sandbox::inside {
+namespace {
+
+const char* const kDenied[] = {
+    "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kcmp",
+    "mount", "umount2", "pivot_root", "fsopen", "fsconfig", "fsmount", "fspick", "move_mount",
+    "open_tree", "mount_setattr", "unshare", "setns", "chroot",
+    "bpf", "perf_event_open", "userfaultfd", "keyctl", "add_key", "request_key",
+    "io_uring_setup", "io_uring_enter", "io_uring_register",
+    "swapon", "swapoff", "acct", "quotactl", "quotactl_fd", "lookup_dcookie", "syslog",
+    "open_by_handle_at", "name_to_handle_at", "uselib", "iopl", "ioperm", "vhangup",
+    "fanotify_init", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
+};
+const char* const kKilled[] = {"reboot", "kexec_load", "kexec_file_load", "init_module",
+                               "finit_module", "delete_module"};
+const unsigned long kNamespaceFlags[] = {CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
+                                         CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWCGROUP, 0x00000080 /* CLONE_NEWTIME */};
+const int kDeniedFamilies[] = {AF_PACKET, AF_VSOCK, AF_KEY, AF_ALG /* kernel crypto surface */};
+
+}  // namespace
+
+std::string apply_seccomp() {
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+  if (!ctx) return "seccomp_init failed";
+  std::string error;
+  auto add = [&](uint32_t action, const char* name, unsigned count, const scmp_arg_cmp* args) {
+    if (!error.empty()) return;
+    int nr = seccomp_syscall_resolve_name(name);
+    if (nr == __NR_SCMP_ERROR) return;  // not on this architecture
+    int rc = seccomp_rule_add_array(ctx, action, nr, count, args);
+    if (rc != 0) error = std::string("seccomp rule for ") + name + ": " + std::strerror(-rc);
+  };
+  const uint32_t eperm = SCMP_ACT_ERRNO(EPERM);
+  for (const char* name : kDenied) add(eperm, name, 0, nullptr);
+  for (const char* name : kKilled) add(SCMP_ACT_KILL_PROCESS, name, 0, nullptr);
+  // clone3 passes its flags in memory that seccomp cannot read: ENOSYS makes libc fall back to clone.
+  add(SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, nullptr);
+  for (unsigned long flag : kNamespaceFlags) {
+    scmp_arg_cmp c = SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag);
+    add(eperm, "clone", 1, &c);
+  }
+  // TIOCSTI / TIOCLINUX inject input into a terminal; the kernel compares only the low 32 bits
+  // of the request, so must we.
+  for (unsigned long req : {static_cast<unsigned long>(TIOCSTI), static_cast<unsigned long>(TIOCLINUX)}) {
+    scmp_arg_cmp c = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xFFFFFFFFul, req);
+    add(eperm, "ioctl", 1, &c);
+  }
+  for (int family : kDeniedFamilies) {
+    scmp_arg_cmp c = SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(family));
+    add(SCMP_ACT_ERRNO(EAFNOSUPPORT), "socket", 1, &c);
+  }
+  {  // netlink: only NETLINK_ROUTE (ip addr and friends)
+    scmp_arg_cmp c[] = {SCMP_A0(SCMP_CMP_EQ, AF_NETLINK), SCMP_A2(SCMP_CMP_NE, 0 /* NETLINK_ROUTE */)};
+    add(SCMP_ACT_ERRNO(EAFNOSUPPORT), "socket", 2, c);
+  }
+  // personality: flags that weaken ASLR or memory protections. libseccomp allows one comparison
+  // per argument, so each rule also requires the top nibble clear: that spares the 0xffffffff query.
+  for (unsigned long flag : {ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, MMAP_PAGE_ZERO, ADDR_COMPAT_LAYOUT,
+                             ADDR_LIMIT_3GB, ADDR_LIMIT_32BIT}) {
+    scmp_arg_cmp c = SCMP_A0(SCMP_CMP_MASKED_EQ, 0xF0000000ul | flag, flag);
+    add(eperm, "personality", 1, &c);
+  }
+  if (error.empty()) {
+    int rc = seccomp_load(ctx);
+    if (rc != 0) error = std::string("seccomp_load: ") + std::strerror(-rc);
+  }
+  seccomp_release(ctx);
+  return error;
+}
+
+}  // namespace whalebox::sandbox::inside
