@@ -15,22 +15,26 @@ namespace whalebox::model {
 namespace {
 
 // One joint softmax with a sink logit per head over S keys (K = V). q [H, hd], K [S, hd].
+// Scores for all heads are one GEMM (keys as weight rows, heads as tokens).
 void attend(const float* q, const float* K, int64_t S, const float* sink, int H, int hd, float* o) {
   const float scale = 1.0f / std::sqrt(float(hd));
+  Weight kw;
+  kw.format = WeightFormat::F32;
+  kw.rows = S;
+  kw.cols = hd;
+  kw.data = reinterpret_cast<const uint8_t*>(K);
+  std::vector<float> s(static_cast<size_t>(S * H));
+  gemm(kw, q, H, s.data());  // s[h * S + u] = q_h . K_u
   parallel_for(H, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, S)), [&](int64_t h0, int64_t h1) {
-    std::vector<float> s(static_cast<size_t>(S));
     for (int64_t h = h0; h < h1; ++h) {
-      const float* qh = q + h * hd;
+      float* sh = &s[size_t(h * S)];
       float mx = sink[h];
-      for (int64_t u = 0; u < S; ++u) {
-        s[size_t(u)] = dot(qh, K + u * hd, hd) * scale;
-        mx = std::max(mx, s[size_t(u)]);
-      }
+      for (int64_t u = 0; u < S; ++u) mx = std::max(mx, sh[u] *= scale);
       float den = std::exp(sink[h] - mx);
-      for (int64_t u = 0; u < S; ++u) den += (s[size_t(u)] = std::exp(s[size_t(u)] - mx));
+      for (int64_t u = 0; u < S; ++u) den += (sh[u] = std::exp(sh[u] - mx));
       float* oh = o + h * hd;
       std::memset(oh, 0, sizeof(float) * size_t(hd));
-      for (int64_t u = 0; u < S; ++u) axpy(oh, s[size_t(u)] / den, K + u * hd, hd);
+      for (int64_t u = 0; u < S; ++u) axpy(oh, sh[u] / den, K + u * hd, hd);
     }
   });
 }
@@ -44,7 +48,8 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
   const int64_t d = c.hidden_size, H = c.num_attention_heads, hd = c.head_dim, dq = c.q_lora_rank;
   const int win = c.sliding_window, ratio = b.ratio;
   const float eps = float(c.rms_norm_eps);
-  KvEntryFormat fmt(c, call.cache_exact);
+  KvEntryFormat fmt(c, call.layout);
+  const bool plain = call.layout == KvLayout::Plain;
 
   // Query path: c_Q = q_norm(wq_a a); q = wq_b c_Q; per-head weight-free RMS; RoPE.
   std::vector<float> cq(size_t(T * dq)), q(size_t(T * H * hd)), kv(size_t(T * hd));
@@ -87,7 +92,7 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
   }
 
   std::vector<float> o(size_t(T * H * hd)), K, entry(static_cast<size_t>(hd)), ikey(static_cast<size_t>(ci));
-  IndexKeyFormat ifmt(c);
+  IndexKeyFormat ifmt(c, call.layout);
   for (int64_t i = 0; i < T; ++i) {
     const int64_t t = pos0 + i;
     float* kv_t = &kv[size_t(i * hd)];
@@ -115,12 +120,12 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
       if (compressor_feed(lc.index_comp, *b.idx_compressor, &IA[size_t(i * 2 * ci)], &IG[size_t(i * 2 * ci)], t,
                           ikey.data())) {
         compressor_finish(c, *b.idx_compressor, call.rope, ikey.data(), ci, t / 4, 4);
-        hadamard(ikey.data(), ci);
+        if (!plain) hadamard(ikey.data(), ci);
         ifmt.encode(ikey.data(), lc.index_keys.append());
       }
       float* qi = &qI[size_t(i * ni * ci)];
-      indexer_prepare_query(c, call.rope, qi, t, call.fp4_queries);
-      chosen = indexer_topk(c, lc.index_keys, lc.index_keys.size(), qi, &wI[size_t(i * ni)]);
+      indexer_prepare_query(c, call.rope, qi, t, !plain, call.fp4_queries && !plain);
+      chosen = indexer_topk(c, call.layout, lc.index_keys, lc.index_keys.size(), qi, &wI[size_t(i * ni)]);
       if (call.trace) call.trace->topk[b.index].push_back(chosen);
     } else if (ratio) {
       chosen.resize(size_t(lc.compressed.size()));

@@ -24,7 +24,7 @@ struct AttentionCall {
   LayerCache& cache;
   std::vector<uint16_t>* dense_kv = nullptr;  // dense baseline: every past token, BF16, no compression
   bool fp4_queries = true;                    // exact emulation: FP4-round indexer queries
-  bool cache_exact = false;                   // KV entries keep FP32 rope dims (KvCache::exact)
+  KvLayout layout = KvLayout::Production;     // the cache's entry layout
   Trace* trace = nullptr;
 };
 

@@ -32,7 +32,7 @@ std::unique_ptr<Model> Model::load(const std::string& dir, EngineOptions opts) {
 }
 
 KvCache Model::new_cache(bool dense) const {
-  KvCache c(cfg_, opts_.exact);
+  KvCache c(cfg_, opts_.plain ? KvLayout::Plain : opts_.exact ? KvLayout::Exact : KvLayout::Production);
   c.dense = dense;
   if (dense) c.dense_kv.resize(size_t(cfg_.total_blocks()));
   return c;
@@ -52,7 +52,7 @@ void Model::block_forward(const BlockWeights& b, KvCache& cache, int slot, float
   AttentionCall call{cfg_, b, ropes_[size_t(b.index)], cache.layers[size_t(slot)]};
   call.dense_kv = cache.dense ? &cache.dense_kv[size_t(slot)] : nullptr;
   call.fp4_queries = opts_.exact;
-  call.cache_exact = cache.exact();
+  call.layout = cache.layout();
   call.trace = trace;
   attention_forward(call, u.data(), pos0, T, o.data());
   for (int64_t i = 0; i < T; ++i) hc_post(cfg_, mix[size_t(i)], &o[size_t(i * d)], X + i * hd);

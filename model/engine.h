@@ -18,10 +18,12 @@
 namespace whalebox::model {
 
 struct EngineOptions {
-  // Exact emulation of the FP32 reference numerics: FP4-rounded indexer queries and FP32 rope
-  // dims in KV entries (FP8 nope dims and FP4 indexer keys either way). Off = fast mode: the
-  // 584-byte production entry (BF16 rope dims), unrounded indexer queries.
+  // Exact emulation of the FP32 reference numerics with its FP8 KV / FP4 indexer simulations:
+  // FP4-rounded indexer queries and FP32 rope dims in KV entries. Off = fast mode: the 584-byte
+  // production entry (BF16 rope dims), unrounded indexer queries.
   bool exact = true;
+  // No KV/indexer rounding at all (FP32 cache): the reference with its simulations off.
+  bool plain = false;
   bool mtp = false;             // run the MTP block alongside (speculative-decoding drafts)
   int64_t prefill_chunk = 256;  // tokens per prefill chunk (bounds activation memory)
 };

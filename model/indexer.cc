@@ -8,31 +8,43 @@
 
 namespace whalebox::model {
 
-void indexer_prepare_query(const Config& c, const Rope& rope, float* q, int64_t t, bool fp4) {
+void indexer_prepare_query(const Config& c, const Rope& rope, float* q, int64_t t, bool rotate, bool fp4) {
   const int dim = c.index_head_dim;
   for (int h = 0; h < c.index_n_heads; ++h) {
     float* qh = q + size_t(h) * dim;
     rope.apply(qh, dim, t);
-    hadamard(qh, dim);  // keys are stored rotated; (Hq).(Hk) = q.k
+    if (rotate) hadamard(qh, dim);  // keys are stored rotated; (Hq).(Hk) = q.k
     if (fp4) fp4_simulate(qh, dim);
   }
 }
 
-std::vector<int32_t> indexer_topk(const Config& c, const PagedEntries& keys, int64_t n, const float* q,
+std::vector<int32_t> indexer_topk(const Config& c, KvLayout layout, const PagedEntries& keys, int64_t n, const float* q,
                                   const float* head_w, std::vector<float>* scores_out) {
   const int dim = c.index_head_dim, heads = c.index_n_heads;
-  IndexKeyFormat fmt(c);
+  IndexKeyFormat fmt(c, layout);
   std::vector<float> scores(static_cast<size_t>(n));
-  parallel_for(n, 64, [&](int64_t j0, int64_t j1) {
-    std::vector<float> k(static_cast<size_t>(dim));
-    for (int64_t j = j0; j < j1; ++j) {
-      fmt.decode(keys.at(j), k.data());
-      float s = 0;
-      for (int h = 0; h < heads; ++h) {
-        float d = dot(q + size_t(h) * dim, k.data(), dim);
-        if (d > 0) s += head_w[h] * d;
+  // Blocks of keys: decode to FP32, then all heads' dot products as one small GEMM
+  // (keys as the weight rows, the head queries as the tokens).
+  constexpr int64_t kBlock = 256;
+  parallel_for((n + kBlock - 1) / kBlock, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<float> kbuf(static_cast<size_t>(kBlock * dim)), dots(static_cast<size_t>(kBlock * heads));
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t j0 = blk * kBlock, nb = std::min(kBlock, n - j0);
+      for (int64_t j = 0; j < nb; ++j) fmt.decode(keys.at(j0 + j), &kbuf[size_t(j * dim)]);
+      Weight kw;
+      kw.format = WeightFormat::F32;
+      kw.rows = nb;
+      kw.cols = dim;
+      kw.data = reinterpret_cast<const uint8_t*>(kbuf.data());
+      gemm(kw, q, heads, dots.data());  // dots[h * nb + j] = q_h . K_j
+      for (int64_t j = 0; j < nb; ++j) {
+        float s = 0;
+        for (int h = 0; h < heads; ++h) {
+          float d = dots[size_t(h * nb + j)];
+          if (d > 0) s += head_w[h] * d;
+        }
+        scores[size_t(j0 + j)] = s;
       }
-      scores[size_t(j)] = s;
     }
   });
   const int64_t k = std::min<int64_t>(c.index_topk, n);

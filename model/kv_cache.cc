@@ -9,14 +9,20 @@
 
 namespace whalebox::model {
 
-KvEntryFormat::KvEntryFormat(const Config& c, bool f32)
-    : head_dim(c.head_dim), rope_dim(c.qk_rope_head_dim), nope(c.nope_dim()), rope_f32(f32) {
-  bytes = (int64_t(nope) + (f32 ? 4 : 2) * rope_dim + nope / 64 + 7) / 8 * 8;
+KvEntryFormat::KvEntryFormat(const Config& c, KvLayout l)
+    : head_dim(c.head_dim), rope_dim(c.qk_rope_head_dim), nope(c.nope_dim()), layout(l) {
+  if (l == KvLayout::Plain) bytes = int64_t(head_dim) * 4;
+  else bytes = (int64_t(nope) + (l == KvLayout::Exact ? 4 : 2) * rope_dim + nope / 64 + 7) / 8 * 8;
 }
 
 void KvEntryFormat::encode(const float* x, uint8_t* out) const {
+  if (layout == KvLayout::Plain) {
+    std::memcpy(out, x, sizeof(float) * size_t(head_dim));
+    return;
+  }
   std::memset(out, 0, size_t(bytes));
-  uint8_t* scales = out + nope + (rope_f32 ? 4 : 2) * rope_dim;
+  const bool f32 = layout == KvLayout::Exact;
+  uint8_t* scales = out + nope + (f32 ? 4 : 2) * rope_dim;
   for (int b = 0; b < nope / 64; ++b) {
     float amax = 0;
     for (int i = 0; i < 64; ++i) amax = std::max(amax, std::fabs(x[b * 64 + i]));
@@ -24,7 +30,7 @@ void KvEntryFormat::encode(const float* x, uint8_t* out) const {
     scales[b] = float_to_e8m0(s);
     for (int i = 0; i < 64; ++i) out[b * 64 + i] = float_to_fp8(std::clamp(x[b * 64 + i] / s, -448.0f, 448.0f));
   }
-  if (rope_f32) {
+  if (f32) {
     std::memcpy(out + nope, x + nope, sizeof(float) * size_t(rope_dim));
     return;
   }
@@ -35,12 +41,17 @@ void KvEntryFormat::encode(const float* x, uint8_t* out) const {
 }
 
 void KvEntryFormat::decode(const uint8_t* in, float* x) const {
-  const uint8_t* scales = in + nope + (rope_f32 ? 4 : 2) * rope_dim;
+  if (layout == KvLayout::Plain) {
+    std::memcpy(x, in, sizeof(float) * size_t(head_dim));
+    return;
+  }
+  const bool f32 = layout == KvLayout::Exact;
+  const uint8_t* scales = in + nope + (f32 ? 4 : 2) * rope_dim;
   for (int b = 0; b < nope / 64; ++b) {
     float s = e8m0_to_float(scales[b]);
     for (int i = 0; i < 64; ++i) x[b * 64 + i] = fp8_to_float(in[b * 64 + i]) * s;
   }
-  if (rope_f32) {
+  if (f32) {
     std::memcpy(x + nope, in + nope, sizeof(float) * size_t(rope_dim));
     return;
   }
@@ -51,9 +62,15 @@ void KvEntryFormat::decode(const uint8_t* in, float* x) const {
   }
 }
 
-IndexKeyFormat::IndexKeyFormat(const Config& c) : dim(c.index_head_dim) { bytes = dim / 2 + dim / 32; }
+IndexKeyFormat::IndexKeyFormat(const Config& c, KvLayout l) : dim(c.index_head_dim), plain(l == KvLayout::Plain) {
+  bytes = plain ? int64_t(dim) * 4 : dim / 2 + dim / 32;
+}
 
 void IndexKeyFormat::encode(const float* x, uint8_t* out) const {
+  if (plain) {
+    std::memcpy(out, x, sizeof(float) * size_t(dim));
+    return;
+  }
   uint8_t* scales = out + dim / 2;
   for (int b = 0; b < dim / 32; ++b) {
     float amax = 0;
@@ -69,11 +86,18 @@ void IndexKeyFormat::encode(const float* x, uint8_t* out) const {
 }
 
 void IndexKeyFormat::decode(const uint8_t* in, float* x) const {
+  if (plain) {
+    std::memcpy(x, in, sizeof(float) * size_t(dim));
+    return;
+  }
   const uint8_t* scales = in + dim / 2;
-  for (int i = 0; i < dim; i += 2) {
-    float s = e8m0_to_float(scales[i / 32]);
-    x[i] = fp4_to_float(in[i / 2] & 15) * s;
-    x[i + 1] = fp4_to_float(in[i / 2] >> 4) * s;
+  for (int b = 0; b < dim / 32; ++b) {
+    const float s = e8m0_to_float(scales[b]);
+    for (int i = 0; i < 16; ++i) {
+      const uint8_t v = in[b * 16 + i];
+      x[b * 32 + 2 * i] = kFp4Table[v & 15] * s;
+      x[b * 32 + 2 * i + 1] = kFp4Table[v >> 4] * s;
+    }
   }
 }
 
@@ -115,9 +139,9 @@ uint64_t config_fingerprint(const Config& c) {
   return h;
 }
 
-KvCache::KvCache(const Config& c, bool exact) : config_hash_(config_fingerprint(c)), exact_(exact) {
-  KvEntryFormat f(c, exact);
-  IndexKeyFormat fi(c);
+KvCache::KvCache(const Config& c, KvLayout layout) : config_hash_(config_fingerprint(c)), layout_(layout) {
+  KvEntryFormat f(c, layout);
+  IndexKeyFormat fi(c, layout);
   for (int l = 0; l < c.total_blocks(); ++l) {
     LayerCache lc;
     lc.ratio = c.ratio(l);
@@ -204,7 +228,7 @@ class KvCacheIo {
     std::string s;
     put(s, kMagic, 8);
     put_pod(s, c.config_hash_);
-    put_pod<uint8_t>(s, c.exact_);
+    put_pod<uint8_t>(s, uint8_t(c.layout_));
     put_pod(s, c.length_);
     put_vec(s, c.tokens_);
     put_pod<uint64_t>(s, c.layers.size());
@@ -229,7 +253,9 @@ class KvCacheIo {
     if (std::memcmp(magic, kMagic, 8) != 0) throw std::runtime_error("not a whalebox KV snapshot (bad magic)");
     if (r.pod<uint64_t>() != config_fingerprint(cfg))
       throw std::runtime_error("KV snapshot was made for a different model configuration");
-    KvCache c(cfg, r.pod<uint8_t>() != 0);
+    uint8_t layout = r.pod<uint8_t>();
+    if (layout > uint8_t(KvLayout::Plain)) throw std::runtime_error("KV snapshot: unknown KV layout " + std::to_string(layout));
+    KvCache c(cfg, KvLayout(layout));
     c.length_ = r.pod<int64_t>();
     if (c.length_ < 0) throw std::runtime_error("KV snapshot: negative length");
     r.vec(c.tokens_, size_t(c.length_), "token list");

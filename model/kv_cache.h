@@ -13,24 +13,31 @@
 
 namespace whalebox::model {
 
+// How KV entries are stored.
+//  Production: nope dims FP8 + rope dims BF16 + E8M0 scales (584 B at V4 sizes); FP4 indexer keys.
+//  Exact:      the same with FP32 rope dims: bit-for-bit the FP32 reference with its FP8 KV and
+//              FP4 indexer simulations on.
+//  Plain:      FP32 entries and indexer keys, no rounding (the reference with simulations off).
+enum class KvLayout : uint8_t { Production, Exact, Plain };
+
 // Encoding of one main entry [head_dim floats] <-> bytes; encode rounds exactly like the
-// reference FP8 simulation (so decode(encode(x)) == fp8_simulate on the nope dims). Rope dims
-// are BF16 in the production layout; exact emulation of the FP32 reference keeps them FP32
-// (4 more bytes per rope dim).
+// reference FP8 simulation (so decode(encode(x)) == fp8_simulate on the nope dims).
 struct KvEntryFormat {
   int head_dim = 0, rope_dim = 0, nope = 0;
-  bool rope_f32 = false;
+  KvLayout layout = KvLayout::Production;
   int64_t bytes = 0;
-  KvEntryFormat(const Config& c, bool rope_f32);
+  KvEntryFormat(const Config& c, KvLayout layout);
   void encode(const float* x, uint8_t* out) const;
   void decode(const uint8_t* in, float* x) const;
 };
 
-// Indexer keys: FP4 e2m1 per value, E8M0 scale per 32 (the values are FP4-simulated).
+// Indexer keys: FP4 e2m1 per value, E8M0 scale per 32 (the values are FP4-simulated); FP32 in
+// the plain layout.
 struct IndexKeyFormat {
   int dim = 0;
+  bool plain = false;
   int64_t bytes = 0;
-  explicit IndexKeyFormat(const Config& c);
+  IndexKeyFormat(const Config& c, KvLayout layout);
   void encode(const float* x, uint8_t* out) const;
   void decode(const uint8_t* in, float* x) const;
 };
@@ -70,14 +77,14 @@ struct LayerCache {
 
 class KvCache {
  public:
-  // exact: FP32 rope dims in KV entries (parity with the FP32 reference); else the 584 B layout.
-  KvCache(const Config& c, bool exact);
-  bool exact() const { return exact_; }
+  KvCache(const Config& c, KvLayout layout);
+  KvLayout layout() const { return layout_; }
   int64_t length() const { return length_; }               // tokens processed
   const std::vector<int32_t>& tokens() const { return tokens_; }
   KvCache fork() const { return *this; }  // pages shared; appends copy on write
   std::string snapshot() const;           // self-describing bytes
-  static KvCache restore(const Config& c, const std::string& bytes);  // exactness is recorded  // throws on mismatch/corruption
+  // Throws on a corrupt snapshot or another model's; the layout is recorded in the snapshot.
+  static KvCache restore(const Config& c, const std::string& bytes);
   // KV bytes held (window rings + compressed entries + indexer keys; states separately).
   int64_t kv_bytes() const;
   int64_t state_bytes() const;
@@ -97,7 +104,7 @@ class KvCache {
   int64_t length_ = 0;
   std::vector<int32_t> tokens_;
   uint64_t config_hash_ = 0;
-  bool exact_ = false;
+  KvLayout layout_ = KvLayout::Production;
   friend class KvCacheIo;
 };
 

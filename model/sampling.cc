@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <stdexcept>
 
 namespace whalebox::model {
 
@@ -47,6 +48,7 @@ int32_t Sampler::sample(const float* logits, int64_t vocab) {
 }
 
 GenerateResult generate(const Model& m, KvCache& cache, const std::vector<int32_t>& prompt, const GenerateOptions& o) {
+  if (prompt.empty()) throw std::invalid_argument("generate: the prompt has no new tokens");
   GenerateResult res;
   res.prompt_tokens = int64_t(prompt.size());
   std::vector<int32_t> stops = o.stop_tokens;

@@ -1,6 +1,6 @@
 """Runs the PyTorch reference (model/reference/) on a checkpoint directory and writes FP32
-logits for the C++ parity test: reference_forward.py MODEL_DIR TOKENS_TXT OUT_PREFIX.
-Exact-emulation numerics (FP8 KV nope dims, Hadamard + FP4 indexer)."""
+logits for the C++ parity test: reference_forward.py MODEL_DIR TOKENS_TXT OUT_PREFIX MODE.
+MODE exact: FP8 KV nope dims + Hadamard/FP4 indexer simulations; plain: no simulations."""
 import os
 import sys
 
@@ -11,10 +11,11 @@ import torch  # noqa: E402
 import safetensors_io  # noqa: E402
 from model import Numerics, Run  # noqa: E402
 
-model_dir, tokens_path, out = sys.argv[1:4]
+model_dir, tokens_path, out, mode = sys.argv[1:5]
 model = safetensors_io.load_model(model_dir)
 tokens = torch.tensor([[int(x) for x in open(tokens_path).read().split()]])
-run = Run(Numerics(kv_fp8=True, indexer_fp4=True), trace=True)
+exact = mode == "exact"
+run = Run(Numerics(kv_fp8=exact, indexer_fp4=exact), trace=True)
 with torch.no_grad():
     logits, mtp = model(tokens, run, with_mtp=True)
 logits[0].contiguous().numpy().astype("float32").tofile(out + ".logits")

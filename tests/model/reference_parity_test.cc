@@ -28,7 +28,8 @@ std::vector<float> read_floats(const fs::path& p) {
 }
 
 // Runs the reference; returns false (with a reason) when it cannot run here.
-bool run_reference(const fs::path& model, const std::vector<int32_t>& toks, const fs::path& out, std::string* why) {
+bool run_reference(const fs::path& model, const std::vector<int32_t>& toks, const fs::path& out, const char* mode,
+                   std::string* why) {
   fs::path script = fs::path(WHALEBOX_SOURCE_DIR) / "tests/model/reference_forward.py";
   if (!fs::exists(fs::path(WHALEBOX_SOURCE_DIR) / "model/reference/safetensors_io.py")) {
     *why = "model/reference/ is absent";
@@ -44,7 +45,7 @@ bool run_reference(const fs::path& model, const std::vector<int32_t>& toks, cons
     return s;
   }();
   std::string cmd = "/usr/bin/python3 " + script.string() + " " + model.string() + " " + out.string() + ".tokens " +
-                    out.string() + " 2>" + out.string() + ".err";
+                    out.string() + " " + mode + " 2>" + out.string() + ".err";
   if (std::system(cmd.c_str()) != 0) {
     std::ifstream e(out.string() + ".err");
     *why = "reference failed: " + std::string(std::istreambuf_iterator<char>(e), {});
@@ -55,18 +56,23 @@ bool run_reference(const fs::path& model, const std::vector<int32_t>& toks, cons
 
 }  // namespace
 
-TEST(ReferenceParity, RandomCheckpointLogitsMtpAndIndexer) {
+// Engine mode vs reference mode: plain (no KV/indexer rounding) must agree to FP32 rounding;
+// exact (FP8 KV, FP4 indexer) agrees except where a 1e-7 difference crosses an FP8 rounding
+// boundary and moves one cache value by one FP8 step.
+void compare_with_reference(bool plain, double logit_bound, double mtp_bound) {
   auto dir = whalebox::model::testing::temp_dir();
   // top-k 64 keeps every entry here, so one tie in the indexer cannot fork the two runs; the
-  // second model below checks binding top-k selections.
+  // binding top-k test below checks selections.
   write_random_checkpoint((dir / "m").string(), whalebox::model::testing::tiny_config_json(8, 64), 99);
   std::mt19937 rng(5);
   std::vector<int32_t> toks;
   for (int i = 0; i < 70; ++i) toks.push_back(int32_t(2 + rng() % 298));
   std::string why;
-  if (!run_reference(dir / "m", toks, dir / "ref", &why)) GTEST_SKIP() << why;
-  auto m = Model::load((dir / "m").string());
-  m->options().mtp = true;
+  if (!run_reference(dir / "m", toks, dir / "ref", plain ? "plain" : "exact", &why)) GTEST_SKIP() << why;
+  EngineOptions eo;
+  eo.plain = plain;
+  eo.mtp = true;
+  auto m = Model::load((dir / "m").string(), eo);
   KvCache c = m->new_cache();
   Logits mtp;
   ForwardOptions fo;
@@ -85,15 +91,16 @@ TEST(ReferenceParity, RandomCheckpointLogitsMtpAndIndexer) {
     top1 += std::max_element(a, a + l.vocab) - a == std::max_element(b, b + l.vocab) - b;
   }
   for (size_t i = 0; i < ref_mtp.size(); ++i) max_mtp = std::max<double>(max_mtp, std::fabs(ref_mtp[i] - mtp.values[i]));
-  std::printf("reference parity: max |logit error| %.3g, MTP %.3g, top-1 %d/%lld\n", max_err, max_mtp, top1,
-              (long long)l.rows);
-  EXPECT_LT(max_err, 1e-4);
-  // The MTP path re-rounds its own KV to FP8; a 1e-6 difference can land on the other side of
-  // one rounding boundary (one FP8 step in one value), hence the looser bound.
-  EXPECT_LT(max_mtp, 1e-2);
+  std::printf("reference parity (%s): max |logit error| %.3g, MTP %.3g, top-1 %d/%lld\n", plain ? "plain" : "exact",
+              max_err, max_mtp, top1, (long long)l.rows);
+  EXPECT_LT(max_err, logit_bound);
+  EXPECT_LT(max_mtp, mtp_bound);
   EXPECT_EQ(top1, l.rows);
   fs::remove_all(dir);
 }
+
+TEST(ReferenceParity, PlainLogitsAndMtp) { compare_with_reference(true, 1e-4, 1e-4); }
+TEST(ReferenceParity, ExactEmulationLogitsAndMtp) { compare_with_reference(false, 1e-2, 1e-2); }
 
 TEST(ReferenceParity, BindingTopKSelectionsMatchUntilATie) {
   auto dir = whalebox::model::testing::temp_dir();
@@ -102,7 +109,7 @@ TEST(ReferenceParity, BindingTopKSelectionsMatchUntilATie) {
   std::vector<int32_t> toks;
   for (int i = 0; i < 60; ++i) toks.push_back(int32_t(2 + rng() % 298));
   std::string why;
-  if (!run_reference(dir / "m", toks, dir / "ref", &why)) GTEST_SKIP() << why;
+  if (!run_reference(dir / "m", toks, dir / "ref", "exact", &why)) GTEST_SKIP() << why;
   auto m = Model::load((dir / "m").string());
   KvCache c = m->new_cache();
   Trace trace;
@@ -133,7 +140,7 @@ TEST(ReferenceParity, BindingTopKSelectionsMatchUntilATie) {
       std::printf("selections first differ at position %lld (a tie at the top-k boundary)\n", (long long)t);
       break;
     }
-    for (int64_t v = 0; v < l.vocab; ++v) ASSERT_NEAR(l.row(t)[v], ref_logits[size_t(t * l.vocab + v)], 1e-4) << t;
+    for (int64_t v = 0; v < l.vocab; ++v) ASSERT_NEAR(l.row(t)[v], ref_logits[size_t(t * l.vocab + v)], 1e-2) << t;
     ++compared;
   }
   EXPECT_GE(compared, 12);  // well past the first binding selection (t >= 15 has > 3 entries)
