@@ -28,8 +28,8 @@ import tokenizer as tok_mod
 import tools
 from cache import Session
 
-MAX_TURNS = 5
-MAX_NEW = 256
+MAX_TURNS = 4        # the longest task needs 3 calls and an answer
+MAX_NEW = 120        # the longest assistant turn in the training data is 78 tokens
 
 
 def same_call(call, expected):
@@ -125,13 +125,20 @@ def summarize(results):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True, help="directory with config.json, model.safetensors, tokenizer.json")
+    ap.add_argument("--model", help="directory with config.json, model.safetensors, tokenizer.json")
     ap.add_argument("--tasks", type=int, default=200)
     ap.add_argument("--first-seed", type=int, default=10_000_000, help="held-out task seeds start here")
     ap.add_argument("--shard", default="0/1", help="i/n: evaluate every n-th task starting at i (parallel runs)")
     ap.add_argument("--log", default="", help="write one JSON line per task here")
+    ap.add_argument("--summarize", nargs="+", metavar="LOG", help="only combine the --log files of parallel shards")
     args = ap.parse_args()
+    if args.summarize:
+        results = [json.loads(line) for path in args.summarize for line in open(path) if line.strip()]
+        print(json.dumps(summarize(results), indent=1))
+        return
     torch.set_num_threads(1)
+    if not args.model:
+        ap.error("--model is required")
     model = safetensors_io.load_model(args.model)
     tok = tok_mod.Tokenizer.load(os.path.join(args.model, "tokenizer.json"))
     i, n = map(int, args.shard.split("/"))

@@ -99,7 +99,12 @@ def plot(records, path):
 
 def main():
     with open(sys.argv[1]) as f:
-        records = [json.loads(line) for line in f if line.strip()]
+        by_step = {}
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                by_step[r["step"]] = r          # a resumed run logs its first step again
+        records = [by_step[k] for k in sorted(by_step)]
     if not records:
         sys.exit(f"{sys.argv[1]}: no records")
     plot(records, sys.argv[2])

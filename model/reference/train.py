@@ -119,7 +119,7 @@ def main():
     ap.add_argument("--out", default="", help="export the final model here (bf16 safetensors)")
     ap.add_argument("--conversations", type=int, default=8000)
     ap.add_argument("--vocab", type=int, default=4096)
-    ap.add_argument("--steps", type=int, default=420)
+    ap.add_argument("--steps", type=int, default=450)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--warmup", type=int, default=30)
