@@ -384,7 +384,7 @@ void ProcessSandbox::on_exited(const proto::ExitedMsg& m) {
     r.timed_out = m.timed_out;
     r.cpu_ms = m.cpu_us / 1000.0;
     r.peak_memory_bytes = m.maxrss_kb * 1024;
-    r.oom_killed = r.signal == SIGKILL && cgroup_.oom_kills() > st->oom_base;
+    r.oom_killed = cgroup_.oom_kills() > st->oom_base;
     r.pids_limited = cgroup_.pids_limit_hits() > st->pids_base;
   }
   maybe_finish(st);

@@ -86,7 +86,7 @@ struct ExecResult {
   int exit_code = -1;   // valid when signal == 0
   int signal = 0;       // the signal that ended the command, 0 when it exited
   bool timed_out = false;
-  bool oom_killed = false;    // the memory limit was hit while it ran and it died of SIGKILL
+  bool oom_killed = false;    // the memory limit killed a process of the sandbox while it ran
   bool pids_limited = false;  // a fork/clone in the sandbox failed on the pids limit while it ran
   std::string stdout_data, stderr_data;  // captured, within the caps
   uint64_t stdout_dropped = 0, stderr_dropped = 0;

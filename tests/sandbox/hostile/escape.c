@@ -169,7 +169,16 @@ static int try_secrets(void) {
   bad |= try_read("/proc/kallsyms");
   bad |= try_read("/proc/keys");
   bad |= try_read("/sys/firmware/dmi/tables/DMI");
-  bad |= blocked("opendir /proc/1/fd", opendir("/proc/1/fd") ? 0 : -1);
+  // Listing init's fd table may be allowed; opening any of them must not be.
+  DIR* fds = opendir("/proc/1/fd");
+  struct dirent* e;
+  while (fds && (e = readdir(fds))) {
+    if (e->d_name[0] == '.') continue;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/1/fd/%s", e->d_name);
+    bad |= blocked(path, open(path, O_RDWR));
+  }
+  if (fds) closedir(fds);
   bad |= blocked("open /proc/1/fd/3 (init control socket)", open("/proc/1/fd/3", O_RDWR));
   bad |= blocked("readlink /proc/1/exe", readlink("/proc/1/exe", (char[64]){0}, 63));
   return bad;
