@@ -10,6 +10,7 @@ struct CliContext {
 };
 
 void add_bench_commands(CLI::App& app, CliContext& ctx);
+void add_dsml_commands(CLI::App& app, CliContext& ctx);
 void add_model_commands(CLI::App& app, CliContext& ctx);
 
 // Sets spdlog's default logger to stderr; quiet (warnings) unless -v/-vv.

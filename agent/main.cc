@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
 
   CliContext ctx;
   add_bench_commands(app, ctx);
+  add_dsml_commands(app, ctx);
   add_model_commands(app, ctx);
 
   app.parse_complete_callback([&] { configure_logging(verbosity); });
