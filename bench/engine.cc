@@ -8,7 +8,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <sstream>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -179,13 +181,22 @@ int run_engine(const std::vector<std::string>& args) {
   std::vector<int64_t> contexts = {4096, 65536, 262144, 1048576};
   int64_t dense_budget = int64_t(4) << 30;
   int steps = 4;
-  for (size_t i = 0; i < args.size(); ++i) {
+  // Also read from the environment: `whalebox bench NAME --flag` does not reach benchmarks yet.
+  std::vector<std::string> argv = args;
+  if (const char* env = std::getenv("WHALEBOX_BENCH_ENGINE_ARGS")) {
+    std::istringstream ss(env);
+    for (std::string a; ss >> a;) argv.push_back(a);
+  }
+  const auto& args_all = argv;
+  for (size_t i = 0; i < args_all.size(); ++i) {
+    const auto& args = args_all;
     if (args[i] == "--quick") {
       quick = true;
       contexts = {4096, 65536};
       steps = 2;
     } else if (args[i] == "--help" || args[i] == "-h") {
       std::cout << "whalebox bench engine [--quick] [--threads N] [--dense-budget-gib G]\n"
+                   "  (or WHALEBOX_BENCH_ENGINE_ARGS=\"--quick ...\")\n"
                    "  Random ~0.4B-parameter FP8/FP4 V4 checkpoint; prefill and decode tokens/s at 4K..1M context,\n"
                    "  dense-attention baseline, KV bytes/token, memory bandwidth and BF16 peak of this machine.\n"
                    "  --quick: a smaller model and contexts 4K, 64K (seconds instead of minutes).\n";

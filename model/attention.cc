@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 #include "model/compressor.h"
 #include "model/indexer.h"
@@ -14,29 +15,55 @@ namespace whalebox::model {
 
 namespace {
 
-// One joint softmax with a sink logit per head over S keys (K = V). q [H, hd], K [S, hd].
-// Scores for all heads are one GEMM (keys as weight rows, heads as tokens).
-void attend(const float* q, const float* K, int64_t S, const float* sink, int H, int hd, float* o) {
+// One joint softmax with a sink logit per head over S keys (K = V), q [H, hd]. Keys are
+// decoded on the fly, a chunk at a time (`key(u, out)` writes key u as FP32), so long contexts
+// never need an FP32 copy: pass 1 scores each chunk with one small GEMM (keys as weight rows,
+// heads as tokens); pass 2 decodes again and accumulates P.V per thread, then sums.
+void attend(const float* q, int64_t S, const std::function<void(int64_t, float*)>& key, const float* sink, int H,
+            int hd, float* o) {
+  constexpr int64_t kChunk = 128;
   const float scale = 1.0f / std::sqrt(float(hd));
-  Weight kw;
-  kw.format = WeightFormat::F32;
-  kw.rows = S;
-  kw.cols = hd;
-  kw.data = reinterpret_cast<const uint8_t*>(K);
-  std::vector<float> s(static_cast<size_t>(S * H));
-  gemm(kw, q, H, s.data());  // s[h * S + u] = q_h . K_u
-  parallel_for(H, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, S)), [&](int64_t h0, int64_t h1) {
-    for (int64_t h = h0; h < h1; ++h) {
-      float* sh = &s[size_t(h * S)];
-      float mx = sink[h];
-      for (int64_t u = 0; u < S; ++u) mx = std::max(mx, sh[u] *= scale);
-      float den = std::exp(sink[h] - mx);
-      for (int64_t u = 0; u < S; ++u) den += (sh[u] = std::exp(sh[u] - mx));
-      float* oh = o + h * hd;
-      std::memset(oh, 0, sizeof(float) * size_t(hd));
-      for (int64_t u = 0; u < S; ++u) axpy(oh, sh[u] / den, K + u * hd, hd);
+  const int64_t chunks = (S + kChunk - 1) / kChunk;
+  std::vector<float> s(static_cast<size_t>(H * S));  // [h][u]
+  parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
+    std::vector<float> kbuf(static_cast<size_t>(kChunk * hd)), sc(static_cast<size_t>(kChunk * H));
+    for (int64_t ch = c0; ch < c1; ++ch) {
+      const int64_t u0 = ch * kChunk, n = std::min(kChunk, S - u0);
+      for (int64_t u = 0; u < n; ++u) key(u0 + u, &kbuf[size_t(u * hd)]);
+      Weight kw;
+      kw.format = WeightFormat::F32;
+      kw.rows = n;
+      kw.cols = hd;
+      kw.data = reinterpret_cast<const uint8_t*>(kbuf.data());
+      gemm(kw, q, H, sc.data());  // sc[h * n + u] = q_h . K_u
+      for (int h = 0; h < H; ++h)
+        for (int64_t u = 0; u < n; ++u) s[size_t(h * S + u0 + u)] = sc[size_t(h * n + u)] * scale;
     }
   });
+  for (int h = 0; h < H; ++h) {
+    float* sh = &s[size_t(h * S)];
+    float mx = sink[h];
+    for (int64_t u = 0; u < S; ++u) mx = std::max(mx, sh[u]);
+    float den = std::exp(sink[h] - mx);
+    for (int64_t u = 0; u < S; ++u) den += (sh[u] = std::exp(sh[u] - mx));
+    for (int64_t u = 0; u < S; ++u) sh[u] /= den;
+  }
+  // Pass 2: per-thread partial outputs over contiguous chunk ranges, summed in range order.
+  const int parts = int(std::min<int64_t>(chunks, thread_count()));
+  std::vector<float> partial(static_cast<size_t>(parts) * H * hd, 0.0f);
+  parallel_for(parts, 1, [&](int64_t p0, int64_t p1) {
+    std::vector<float> kbuf(static_cast<size_t>(hd));
+    for (int64_t p = p0; p < p1; ++p) {
+      float* acc = &partial[size_t(p * H * hd)];
+      const int64_t u0 = chunks * p / parts * kChunk, u1 = std::min(S, chunks * (p + 1) / parts * kChunk);
+      for (int64_t u = u0; u < u1; ++u) {
+        key(u, kbuf.data());
+        for (int h = 0; h < H; ++h) axpy(acc + h * hd, s[size_t(h * S + u)], kbuf.data(), hd);
+      }
+    }
+  });
+  std::memcpy(o, partial.data(), sizeof(float) * size_t(H * hd));
+  for (int p = 1; p < parts; ++p) axpy(o, 1.0f, &partial[size_t(p * H * hd)], H * hd);
 }
 
 }  // namespace
@@ -100,11 +127,12 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
     if (call.dense_kv) {
       // Baseline: keep every token's KV in BF16 and attend to all of them.
       for (int64_t e = 0; e < hd; ++e) call.dense_kv->push_back(float_to_bf16(kv_t[e]));
-      S = t + 1;
-      K.resize(size_t(S * hd));
       const uint16_t* src = call.dense_kv->data();
-      for (int64_t e = 0; e < S * hd; ++e) K[size_t(e)] = bf16_to_float(src[e]);
-      attend(&q[size_t(i * H * hd)], K.data(), S, b.attn_sink.data(), int(H), int(hd), &o[size_t(i * H * hd)]);
+      attend(&q[size_t(i * H * hd)], t + 1,
+             [&](int64_t u, float* out) {
+               for (int64_t e = 0; e < hd; ++e) out[e] = bf16_to_float(src[u * hd + e]);
+             },
+             b.attn_sink.data(), int(H), int(hd), &o[size_t(i * H * hd)]);
       continue;
     }
     fmt.encode(kv_t, &lc.ring[size_t((t % win) * fmt.bytes)]);
@@ -132,13 +160,14 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
       for (size_t j = 0; j < chosen.size(); ++j) chosen[j] = int32_t(j);
     }
     // Keys: the window (positions max(0, t-win+1) .. t) then the chosen compressed entries.
-    const int64_t w0 = std::max<int64_t>(0, t - win + 1);
-    S = (t - w0 + 1) + int64_t(chosen.size());
-    K.resize(size_t(S * hd));
-    int64_t u = 0;
-    for (int64_t p = w0; p <= t; ++p, ++u) fmt.decode(&lc.ring[size_t((p % win) * fmt.bytes)], &K[size_t(u * hd)]);
-    for (int32_t j : chosen) fmt.decode(lc.compressed.at(j), &K[size_t(u++ * hd)]);
-    attend(&q[size_t(i * H * hd)], K.data(), S, b.attn_sink.data(), int(H), int(hd), &o[size_t(i * H * hd)]);
+    const int64_t w0 = std::max<int64_t>(0, t - win + 1), nw = t - w0 + 1;
+    S = nw + int64_t(chosen.size());
+    attend(&q[size_t(i * H * hd)], S,
+           [&](int64_t u, float* out) {
+             if (u < nw) fmt.decode(&lc.ring[size_t(((w0 + u) % win) * fmt.bytes)], out);
+             else fmt.decode(lc.compressed.at(chosen[size_t(u - nw)]), out);
+           },
+           b.attn_sink.data(), int(H), int(hd), &o[size_t(i * H * hd)]);
   }
 
   // Inverse RoPE at the query position, then the grouped low-rank output projection.
