@@ -10,8 +10,12 @@ struct CliContext {
 };
 
 void add_bench_commands(CLI::App& app, CliContext& ctx);
+void add_batch_commands(CLI::App& app, CliContext& ctx);
+void add_chat_commands(CLI::App& app, CliContext& ctx);
+void add_run_commands(CLI::App& app, CliContext& ctx);
 void add_dsml_commands(CLI::App& app, CliContext& ctx);
 void add_model_commands(CLI::App& app, CliContext& ctx);
+void add_sandbox_commands(CLI::App& app, CliContext& ctx);
 
 // Sets spdlog's default logger to stderr; quiet (warnings) unless -v/-vv.
 void configure_logging(int verbosity);

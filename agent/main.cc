@@ -15,9 +15,13 @@ int main(int argc, char** argv) {
   app.fallthrough();
 
   CliContext ctx;
+  add_run_commands(app, ctx);
+  add_chat_commands(app, ctx);
+  add_batch_commands(app, ctx);
   add_bench_commands(app, ctx);
   add_dsml_commands(app, ctx);
   add_model_commands(app, ctx);
+  add_sandbox_commands(app, ctx);
 
   app.parse_complete_callback([&] { configure_logging(verbosity); });
   try {

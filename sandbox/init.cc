@@ -39,14 +39,16 @@ void send_ready(const std::string& error, int landlock_abi) {
 
 std::string prepare(const proto::InitConfig& cfg, int& landlock_abi) {
   using namespace inside;
-  std::string e = become(cfg.uid, cfg.gid);
+  MountSources sources;
+  std::string e = clone_mount_sources(cfg, sources);
+  if (e.empty()) e = become(cfg.uid, cfg.gid);
   // PDEATHSIG is cleared by the uid change above, so it is set here; the control socket's EOF
   // covers the window before.
   if (e.empty() && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) e = "PR_SET_PDEATHSIG failed";
   if (e.empty() && sethostname(cfg.hostname.data(), cfg.hostname.size()) != 0)
     e = std::string("sethostname: ") + std::strerror(errno);
   if (e.empty() && cfg.net_loopback) e = loopback_up();
-  if (e.empty()) e = setup_mounts(cfg);
+  if (e.empty()) e = build_root(cfg, sources);
   if (e.empty()) e = set_limits(cfg);
   if (e.empty()) e = drop_capabilities();
   if (e.empty()) e = apply_landlock(cfg.workspace_mount, landlock_abi);

@@ -3,6 +3,8 @@
 // sandbox identity keeping capabilities, build the mount tree and pivot into it, then shed every
 // privilege: capabilities, no-new-privs, Landlock, seccomp. Each returns "" or why it failed.
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "sandbox/protocol.h"
 
@@ -13,8 +15,20 @@ std::string become(uint32_t uid, uint32_t gid);  // setres[ug]id, keeping capabi
 std::string drop_capabilities();                 // bounding, ambient, inheritable, permitted, effective
 
 // mounts.cc: private mounts, read-only system dirs, workspace, sized tmpfs, fresh masked /proc,
-// bound device nodes; pivot_root into the new tree.
-std::string setup_mounts(const proto::InitConfig& cfg);
+// bound device nodes; pivot_root into the new tree. Two phases: the sources are cloned while init
+// still has the runtime's host identity (it can traverse the runtime's private dirs), the tree is
+// built after become() (files on our tmpfs need a mapped owner).
+struct MountSources {
+  struct Tree {
+    std::string target;
+    int fd;
+    bool is_file;
+  };
+  std::vector<Tree> trees, devs;
+  std::vector<std::pair<std::string, std::string>> links;  // path -> symlink target
+};
+std::string clone_mount_sources(const proto::InitConfig& cfg, MountSources& out);
+std::string build_root(const proto::InitConfig& cfg, MountSources& src);
 
 // net.cc: bring up loopback in the empty network namespace.
 std::string loopback_up();

@@ -75,12 +75,6 @@ std::string mount_tmpfs(const std::string& target, const std::string& options) {
   return "";
 }
 
-struct Tree {
-  std::string target;
-  int fd;
-  bool is_file;
-};
-
 std::string mount_proc(const std::string& root) {
   std::string proc = root + "/proc";
   if (!mkdirs(proc)) return fail("cannot create", proc);
@@ -106,16 +100,10 @@ std::string mount_proc(const std::string& root) {
 
 }  // namespace
 
-std::string setup_mounts(const proto::InitConfig& cfg) {
+std::string clone_mount_sources(const proto::InitConfig& cfg, MountSources& src) {
   // On systemd hosts "/" is shared: without this our mounts would propagate to the host.
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return fail("cannot make private", "/");
-
-  // Clone every source while the host tree is still whole (the staging tmpfs hides /tmp).
-  std::vector<Tree> trees;
-  std::vector<std::pair<std::string, std::string>> links;
-  auto cleanup = [&] {
-    for (auto& t : trees) ::close(t.fd);
-  };
+  // Clone every source while the host tree is whole (the staging tmpfs will hide /tmp).
   const uint64_t ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
   for (const auto& p : cfg.ro_paths) {
     struct stat st;
@@ -123,33 +111,30 @@ std::string setup_mounts(const proto::InitConfig& cfg) {
     if (S_ISLNK(st.st_mode)) {
       char target[4096];
       ssize_t n = ::readlink(p.c_str(), target, sizeof target - 1);
-      if (n > 0) links.emplace_back(p, std::string(target, static_cast<size_t>(n)));
+      if (n > 0) src.links.emplace_back(p, std::string(target, static_cast<size_t>(n)));
       continue;
     }
     int fd = clone_tree(p, ro);
-    if (fd < 0) {
-      cleanup();
-      return fail("cannot bind read-only", p);
-    }
-    trees.push_back({p, fd, !S_ISDIR(st.st_mode)});
+    if (fd < 0) return fail("cannot bind read-only", p);
+    src.trees.push_back({p, fd, !S_ISDIR(st.st_mode)});
   }
   int ws = clone_tree(cfg.workspace, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
-  if (ws < 0) {
-    cleanup();
-    return fail("cannot bind the workspace", cfg.workspace);
-  }
-  trees.push_back({cfg.workspace_mount, ws, false});
-  std::vector<Tree> devs;
+  if (ws < 0) return fail("cannot bind the workspace", cfg.workspace);
+  src.trees.push_back({cfg.workspace_mount, ws, false});
   for (const char* n : kDevNodes) {
     int fd = clone_tree(std::string("/dev/") + n, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
-    if (fd >= 0) devs.push_back({std::string("/dev/") + n, fd, true});
+    if (fd >= 0) src.devs.push_back({std::string("/dev/") + n, fd, true});
   }
+  return "";
+}
 
+std::string build_root(const proto::InitConfig& cfg, MountSources& src) {
+  auto& trees = src.trees;
+  auto& devs = src.devs;
+  auto& links = src.links;
   const std::string root = kRoot;
-  if (::mount("tmpfs", kRoot, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") != 0) {
-    cleanup();
+  if (::mount("tmpfs", kRoot, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") != 0)
     return fail("cannot mount the root tmpfs on", root);
-  }
   std::string e;
   for (auto& t : trees) {
     if (e.empty()) e = attach(t.fd, root + t.target, t.is_file);

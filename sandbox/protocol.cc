@@ -92,8 +92,10 @@ int send_packet(int sock, const std::string& bytes, const int* fds, size_t nfds)
 }
 
 long recv_packet(int sock, std::string& out, std::vector<int>& fds, size_t max_fds) {
-  out.resize(kMaxPacket);
-  iovec iov{out.data(), out.size()};
+  // Received into a static buffer: only the pages a packet touches become resident (init's idle
+  // footprint stays small) and nothing is zero-filled per packet.
+  thread_local char buf[kMaxPacket];
+  iovec iov{buf, sizeof buf};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -107,7 +109,7 @@ long recv_packet(int sock, std::string& out, std::vector<int>& fds, size_t max_f
     out.clear();
     return -errno;
   }
-  out.resize(static_cast<size_t>(n));
+  out.assign(buf, static_cast<size_t>(n));
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
