@@ -56,14 +56,12 @@ TEST_F(SandboxTest, SetsidAndDoubleForkDieWithTheSandbox) {
 }
 
 TEST_F(SandboxTest, KillNineOfTheRuntimeMidCommand) {
-  if (::access(WHALEBOX_BINARY, X_OK) != 0) GTEST_SKIP() << "whalebox binary not built: " << WHALEBOX_BINARY;
   pid_t runtime = ::fork();
   if (runtime == 0) {
     int null = ::open("/dev/null", O_WRONLY);
     ::dup2(null, 1);
     ::dup2(null, 2);
-    ::execl(WHALEBOX_BINARY, "whalebox", "sandbox", "run", "--workspace", workspace_.c_str(), "--timeout", "0",
-            "--", "sh", "-c", "setsid sleep 1005 & sleep 1006", nullptr);
+    ::execl(WHALEBOX_RUNTIME_CHILD_BIN, "runtime_child", workspace_.c_str(), "setsid sleep 1005 & sleep 1006", nullptr);
     _exit(127);
   }
   ASSERT_GT(runtime, 0);
