@@ -39,7 +39,9 @@ TEST(Parse, OfficialAssistantTurnsParseBackToTheirMessages) {
       EXPECT_TRUE(p.errors.empty()) << p.errors[0].message;
       EXPECT_TRUE(p.eos);
       EXPECT_FALSE(p.incomplete);
-      if (c.options.mode == Mode::thinking && !after_task) EXPECT_EQ(p.reasoning_content, msgs[k].reasoning_content);
+      if (c.options.mode == Mode::thinking && !after_task) {
+        EXPECT_EQ(p.reasoning_content, msgs[k].reasoning_content);
+      }
       EXPECT_EQ(p.content, msgs[k].content);
       ASSERT_EQ(p.tool_calls.size(), msgs[k].tool_calls.size());
       for (size_t i = 0; i < p.tool_calls.size(); ++i) {
