@@ -180,6 +180,16 @@ Cgroup::~Cgroup() {
   if (v2_fd_ >= 0) ::close(v2_fd_);
 }
 
+Cgroup::Cgroup(Cgroup&& o) noexcept { *this = std::move(o); }
+
+Cgroup& Cgroup::operator=(Cgroup&& o) noexcept {
+  std::swap(paths_, o.paths_);
+  std::swap(v2_fd_, o.v2_fd_);
+  std::swap(v2_kill_, o.v2_kill_);
+  std::swap(v2_mode_, o.v2_mode_);
+  return *this;
+}
+
 std::string Cgroup::path(const std::string& controller) const {
   for (const auto& [c, p] : paths_)
     if (c == controller) return p;
@@ -201,37 +211,10 @@ Status Cgroup::create(const CgroupTree& tree, const std::string& name, const Lim
     }
     paths_.emplace_back(d.controller, dir);
   }
-  auto set = [&](const std::string& controller, const std::string& file, const std::string& value,
-                 bool optional = false) -> Status {
-    std::string dir = path(controller);
-    if (dir.empty()) return Status::fail("no cgroup for controller " + controller);
-    int e = write_small_file(dir + "/" + file, value);
-    if (e == 0 || (optional && e == ENOENT)) return {};
-    return Status::fail("cannot set " + dir + "/" + file + " = " + value + ": " + std::strerror(e));
-  };
-  bool v2 = tree.mode == "v2";
-  std::vector<Status> results;
-  std::string mem = std::to_string(limits.memory_bytes);
-  if (v2) {
-    results.push_back(set("memory", "memory.max", mem));
-    results.push_back(set("memory", "memory.swap.max", "0", true));
-    results.push_back(set("pids", "pids.max", std::to_string(limits.pids)));
-    if (limits.cpus > 0)
-      results.push_back(set("cpu", "cpu.max", std::to_string(static_cast<long>(limits.cpus * 100000)) + " 100000"));
-  } else {
-    results.push_back(set("memory", "memory.limit_in_bytes", mem));
-    results.push_back(set("memory", "memory.memsw.limit_in_bytes", mem, true));
-    results.push_back(set("pids", "pids.max", std::to_string(limits.pids)));
-    if (limits.cpus > 0) {
-      results.push_back(set("cpu", "cpu.cfs_period_us", "100000"));
-      results.push_back(set("cpu", "cpu.cfs_quota_us", std::to_string(static_cast<long>(limits.cpus * 100000))));
-    }
-  }
-  for (const auto& s : results) {
-    if (!s.ok()) {
-      remove();
-      return s;
-    }
+  v2_mode_ = tree.mode == "v2";
+  if (Status s = set_limits(limits); !s.ok()) {
+    remove();
+    return s;
   }
   if (!path("").empty()) {
     v2_fd_ = ::open(path("").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -241,6 +224,39 @@ Status Cgroup::create(const CgroupTree& tree, const std::string& name, const Lim
       return s;
     }
   }
+  return {};
+}
+
+Status Cgroup::set_limits(const Limits& limits) {
+  auto set = [&](const std::string& controller, const std::string& file, const std::string& value,
+                 bool optional = false) -> Status {
+    std::string dir = path(controller);
+    if (dir.empty()) return Status::fail("no cgroup for controller " + controller);
+    int e = write_small_file(dir + "/" + file, value);
+    if (e == 0 || (optional && e == ENOENT)) return {};
+    return Status::fail("cannot set " + dir + "/" + file + " = " + value + ": " + std::strerror(e));
+  };
+  bool v2 = v2_mode_;
+  std::vector<Status> results;
+  std::string mem = std::to_string(limits.memory_bytes);
+  if (v2) {
+    results.push_back(set("memory", "memory.max", mem));
+    results.push_back(set("memory", "memory.swap.max", "0", true));
+    results.push_back(set("pids", "pids.max", std::to_string(limits.pids)));
+    std::string quota = limits.cpus > 0 ? std::to_string(static_cast<long>(limits.cpus * 100000)) : "max";
+    results.push_back(set("cpu", "cpu.max", quota + " 100000"));
+  } else {
+    // memsw (memory+swap) may never be below memory: raise it first when growing, after when shrinking.
+    Status m = set("memory", "memory.limit_in_bytes", mem);
+    results.push_back(set("memory", "memory.memsw.limit_in_bytes", mem, true));
+    if (!m.ok()) m = set("memory", "memory.limit_in_bytes", mem);
+    results.push_back(m);
+    results.push_back(set("pids", "pids.max", std::to_string(limits.pids)));
+    results.push_back(set("cpu", "cpu.cfs_period_us", "100000"));
+    results.push_back(set("cpu", "cpu.cfs_quota_us", limits.cpus > 0 ? std::to_string(static_cast<long>(limits.cpus * 100000)) : "-1"));
+  }
+  for (const auto& s : results)
+    if (!s.ok()) return s;
   return {};
 }
 

@@ -35,9 +35,12 @@ class Cgroup {
   ~Cgroup();
   Cgroup(const Cgroup&) = delete;
   Cgroup& operator=(const Cgroup&) = delete;
+  Cgroup(Cgroup&& o) noexcept;
+  Cgroup& operator=(Cgroup&& o) noexcept;
 
   // Creates `name` under every base dir and writes the limits.
   Status create(const CgroupTree& tree, const std::string& name, const Limits& limits);
+  Status set_limits(const Limits& limits);               // (re)writes memory, pids, cpu limits
   int v2_fd() const { return v2_fd_; }                   // for CLONE_INTO_CGROUP, -1 if none
   Status attach(int pid) const;                          // v1 hierarchies (v2 is done by clone3)
   uint64_t oom_kills() const;                            // OOM kills since creation
@@ -54,6 +57,7 @@ class Cgroup {
   std::vector<std::pair<std::string, std::string>> paths_;  // controller -> dir
   int v2_fd_ = -1;
   bool v2_kill_ = false;
+  bool v2_mode_ = false;
 };
 
 // Name of a new sandbox cgroup: <runtime pid>.<runtime start time>.<seq>, so that a later runtime

@@ -69,11 +69,11 @@ void ProcessSandbox::on_strand(F&& f) {
 }
 
 void ProcessSandbox::start(const ProcessBackendOptions& opts, const CgroupTree& tree,
-                           const std::string& init_binary, CreateHandler done) {
-  on_strand([this, opts, tree, init_binary, done = std::move(done)]() mutable {
+                           const std::string& init_binary, std::shared_ptr<PooledInit> pooled, CreateHandler done) {
+  on_strand([this, opts, tree, init_binary, pooled, done = std::move(done)]() mutable {
     on_ready_ = std::move(done);
     keep_alive_ = shared_from_this();
-    Status s = launch(opts, tree, init_binary);
+    Status s = launch(opts, tree, init_binary, pooled.get());
     if (!s.ok()) {
       state_ = State::dead;
       dead_reason_ = s.error;
@@ -95,42 +95,75 @@ void ProcessSandbox::start(const ProcessBackendOptions& opts, const CgroupTree& 
   });
 }
 
-Status ProcessSandbox::launch(const ProcessBackendOptions& opts, const CgroupTree& tree, const std::string& init_binary) {
-  if (auto s = validate_spec(spec_); !s.ok()) return s;
+Status prespawn(const ProcessBackendOptions& opts, const CgroupTree& tree, const std::string& init_binary,
+                uint32_t uid, uint32_t gid, uint64_t seq, const Limits& limits, PooledInit& out) {
   if (init_binary.empty() || ::access(init_binary.c_str(), X_OK) != 0)
     return Status::fail("sandbox init helper not found (" + (init_binary.empty() ? std::string("searched $WHALEBOX_SANDBOX_INIT, beside the binary, the build tree") : init_binary) + ")");
-  if (spec_.network.mode == NetworkPolicy::Mode::ports)
-    return Status::fail("network policy 'ports' is not available in the process backend yet; use 'none'");
   bool root = ::geteuid() == 0;
-  uint32_t host_uid = root ? opts.host_uid : ::geteuid();
-  uint32_t host_gid = root ? opts.host_gid : ::getegid();
-  std::filesystem::path ws = std::filesystem::absolute(spec_.workspace);
-  if (auto s = files_.open(ws, root, host_uid, host_gid); !s.ok()) return s;
-  if (auto s = cgroup_.create(tree, cgroup_name(seq_), spec_.limits); !s.ok()) return s;
-
+  if (auto s = out.cgroup.create(tree, cgroup_name(seq), limits); !s.ok()) return s;
   int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    out.cgroup.remove();
     return Status::fail(std::string("socketpair: ") + std::strerror(errno));
+  }
   SpawnRequest req;
   req.init_binary = init_binary;
   req.control_fd = sv[1];
-  req.cgroup_fd = cgroup_.v2_fd();
+  req.cgroup_fd = out.cgroup.v2_fd();
   req.new_net = true;
-  req.uid = spec_.uid;
-  req.gid = spec_.gid;
-  req.host_uid = host_uid;
-  req.host_gid = host_gid;
-  Spawned child;
-  Status s = spawn_init(req, [this](int pid) { return cgroup_.attach(pid); }, child);
+  req.uid = uid;
+  req.gid = gid;
+  req.host_uid = root ? opts.host_uid : ::geteuid();
+  req.host_gid = root ? opts.host_gid : ::getegid();
+  Status s = spawn_init(req, [&out](int pid) { return out.cgroup.attach(pid); }, out.child);
   ::close(sv[1]);
   if (!s.ok()) {
     ::close(sv[0]);
+    out.cgroup.remove();
     return s;
   }
-  pid_ = child.pid;
-  pidfd_.assign(child.pidfd);
-  ::fcntl(sv[0], F_SETFL, ::fcntl(sv[0], F_GETFL) | O_NONBLOCK);
-  control_.assign(sv[0]);
+  out.control = sv[0];
+  return {};
+}
+
+void discard(PooledInit& p) {
+  if (p.child.pidfd >= 0) {
+    p.cgroup.kill_all();
+    syscall(SYS_pidfd_send_signal, p.child.pidfd, SIGKILL, nullptr, 0);
+    siginfo_t si;
+    waitid(P_PIDFD, static_cast<id_t>(p.child.pidfd), &si, WEXITED);
+    ::close(p.child.pidfd);
+    p.child.pidfd = -1;
+  }
+  if (p.control >= 0) ::close(p.control);
+  p.control = -1;
+  p.cgroup.remove();
+}
+
+Status ProcessSandbox::launch(const ProcessBackendOptions& opts, const CgroupTree& tree, const std::string& init_binary,
+                              PooledInit* pooled) {
+  if (auto s = validate_spec(spec_); !s.ok()) return s;
+  if (spec_.network.mode == NetworkPolicy::Mode::ports)
+    return Status::fail("network policy 'ports' is not available in the process backend yet; use 'none'");
+  bool root = ::geteuid() == 0;
+  std::filesystem::path ws = std::filesystem::absolute(spec_.workspace);
+  if (auto s = files_.open(ws, root, root ? opts.host_uid : ::geteuid(), root ? opts.host_gid : ::getegid()); !s.ok())
+    return s;
+  PooledInit p;
+  if (pooled) {
+    p = std::move(*pooled);
+    if (auto s = p.cgroup.set_limits(spec_.limits); !s.ok()) {
+      discard(p);
+      return s;
+    }
+  } else if (auto s = prespawn(opts, tree, init_binary, spec_.uid, spec_.gid, seq_, spec_.limits, p); !s.ok()) {
+    return s;
+  }
+  cgroup_ = std::move(p.cgroup);
+  pid_ = p.child.pid;
+  pidfd_.assign(p.child.pidfd);
+  ::fcntl(p.control, F_SETFL, ::fcntl(p.control, F_GETFL) | O_NONBLOCK);
+  control_.assign(p.control);
 
   proto::InitConfig cfg;
   cfg.workspace = ws.string();

@@ -10,6 +10,7 @@
 #include <boost/asio/strand.hpp>
 
 #include "sandbox/cgroup.h"
+#include "sandbox/namespaces.h"
 #include "sandbox/process_backend.h"
 #include "sandbox/protocol.h"
 #include "sandbox/workspace_files.h"
@@ -33,14 +34,26 @@ struct ExecState {
   std::array<char, 65536> out_buf{}, err_buf{};
 };
 
+// An init started ahead of time in its own namespaces and cgroup, blocked until its setup
+// arrives: taking one turns create() into "write limits, send setup".
+struct PooledInit {
+  Cgroup cgroup;
+  Spawned child;
+  int control = -1;
+};
+Status prespawn(const ProcessBackendOptions& opts, const CgroupTree& tree, const std::string& init_binary,
+                uint32_t uid, uint32_t gid, uint64_t seq, const Limits& limits, PooledInit& out);
+void discard(PooledInit& p);  // kills and reaps the init, removes its cgroup
+
 class ProcessSandbox final : public Sandbox, public std::enable_shared_from_this<ProcessSandbox> {
  public:
   ProcessSandbox(asio::any_io_executor ex, SandboxSpec spec, uint64_t seq);
   ~ProcessSandbox() override;
 
   // Creates cgroups, spawns init, sends the setup; `done` runs once init is ready (or failed).
+  // `pooled` (may be null) is a pre-spawned init to use instead of spawning one.
   void start(const ProcessBackendOptions& opts, const CgroupTree& tree, const std::string& init_binary,
-             CreateHandler done);
+             std::shared_ptr<PooledInit> pooled, CreateHandler done);
 
   const std::string& id() const override { return id_; }
   const SandboxSpec& spec() const override { return spec_; }
@@ -56,7 +69,8 @@ class ProcessSandbox final : public Sandbox, public std::enable_shared_from_this
 
  private:
   enum class State { starting, ready, dead };
-  Status launch(const ProcessBackendOptions& opts, const CgroupTree& tree, const std::string& init_binary);
+  Status launch(const ProcessBackendOptions& opts, const CgroupTree& tree, const std::string& init_binary,
+                PooledInit* pooled);
   void read_control();
   void on_packet(const std::string& packet);
   void watch_init();

@@ -183,6 +183,9 @@ struct ProcessBackendOptions {
   uint32_t host_uid = 100000, host_gid = 100000;
   // Remove cgroups and processes left by runtimes that died (kill -9) before creating anything.
   bool reap_stale = true;
+  // Inits kept started ahead of time (namespaces + cgroup made, waiting for their setup) so that
+  // create() skips process creation; used for sandboxes with uid/gid 0 inside. 0 disables.
+  size_t pool_size = 1;
 };
 
 // Namespaces + seccomp + Landlock + cgroups, with a resident init per sandbox.

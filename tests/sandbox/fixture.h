@@ -110,7 +110,11 @@ class SandboxTest : public ::testing::Test {
     char tmpl[] = "/tmp/whalebox-sandbox-test-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     workspace_ = tmpl;
-    runtime_ = std::make_unique<SyncRuntime>();
+    // No pre-spawned init here, so that "no sandbox process is left" is exact; the pool has its
+    // own tests.
+    ProcessBackendOptions opts;
+    opts.pool_size = 0;
+    runtime_ = std::make_unique<SyncRuntime>(opts);
   }
 
   void TearDown() override {
