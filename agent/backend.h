@@ -4,23 +4,27 @@
 #include <boost/asio/awaitable.hpp>
 #include <functional>
 #include <memory>
-#include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "agent/cancel.h"
+#include "dsml/json_text.h"
+#include "dsml/parser.h"
 
 namespace whalebox::agent {
 
-using nlohmann::json;
+// Ordered: tool schemas keep their key order into the rendered prompt.
+using json = dsml::Json;
 
 struct ToolCall {
   std::string id;
   std::string name;
   std::string arguments;  // JSON object text, as the model wrote it
   std::string error;      // set when the model's call could not be parsed; answered as the result
+  std::optional<dsml::ParsedCall> parsed;  // from a DSML-parsing backend: validated as parsed
 };
 
 struct Usage {
@@ -34,6 +38,7 @@ struct Completion {
   std::vector<ToolCall> calls;
   Usage usage;
   std::string finish_reason;  // "stop", "tool_calls", "length", ...
+  std::string raw_tool_calls;  // DSML block as sampled (DSML backends), reused when re-rendering
 };
 
 // What the session gives a backend. `messages` are OpenAI chat messages (role, content,

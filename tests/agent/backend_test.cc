@@ -74,7 +74,7 @@ TEST(Url, ParsesSchemesPortsAndPaths) {
 TEST(OpenAiBackend, StreamsReasoningContentAndToolCalls) {
   MockServer server([](const std::string& path, const json&) {
     MockReply r;
-    r.events = test::chat_events("think ✓ hard", "ok", json::array({{{"name", "bash"}, {"arguments", R"({"command": "ls -l"})"}},
+    r.events = test::chat_events("think ✓ hard", "ok", std::vector<nlohmann::json>({{{"name", "bash"}, {"arguments", R"({"command": "ls -l"})"}},
                                                                     {{"name", "read_file"}, {"arguments", R"({"path": "a.txt"})"}}}));
     return r;
   });

@@ -152,7 +152,7 @@ void MockServer::serve(int fd) {
 }
 
 std::vector<std::string> chat_events(const std::string& reasoning, const std::string& content,
-                                     const json& calls, size_t piece) {
+                                     const std::vector<json>& calls, size_t piece) {
   std::vector<std::string> out;
   auto delta = [&](json d, json finish = nullptr) {
     out.push_back(json{{"id", "mock"}, {"object", "chat.completion.chunk"},

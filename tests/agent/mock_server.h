@@ -48,7 +48,7 @@ class MockServer {
 // One assistant turn of a chat completion, cut into SSE events of `piece` bytes per delta.
 // calls: [{"name":..., "arguments": "<json text>"}].
 std::vector<std::string> chat_events(const std::string& reasoning, const std::string& content,
-                                     const json& calls = json::array(), size_t piece = 7);
+                                     const std::vector<json>& calls = {}, size_t piece = 7);
 // A raw completion text, cut into /v1/completions SSE events.
 std::vector<std::string> completion_events(const std::string& text, size_t piece = 7);
 

@@ -1,0 +1,85 @@
+#include "tests/agent/harness.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "tests/agent/run_coro.h"
+
+namespace whalebox::agent::test {
+
+namespace asio = boost::asio;
+
+std::string temp_dir(const std::string& tag) {
+  const char* base = std::getenv("TMPDIR");
+  std::string pattern = std::string(base && *base ? base : "/tmp") + "/whalebox-test-" + tag + "-XXXXXX";
+  if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+  return pattern;
+}
+
+Harness::Harness() {
+  cfg.approve = "auto";
+  cfg.limits.max_turns = 10;
+  cfg.limits.wall_seconds = 60;
+  cfg.limits.tool_timeout_seconds = 20;
+}
+
+Harness::~Harness() {
+  if (box) {
+    box->destroy([](sandbox::Status) {});
+    io.restart();
+    io.run_for(std::chrono::seconds(5));
+  }
+  std::error_code ec;
+  if (!workspace.empty()) std::filesystem::remove_all(workspace, ec);
+}
+
+std::string Harness::start() {
+  // (sandbox::probe() is not called here: it may change this process, and creating the
+  // sandbox reports the same reasons.)
+  workspace = temp_dir("ws");
+  sandboxes_ = sandbox::make_process_backend(io.get_executor());
+  try {
+    box = run_coro(io, open_sandbox(*sandboxes_, workspace));
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TaskResult Harness::run(Backend& backend, const std::string& prompt) {
+  Session session(backend, *box, builtin_tools(), cfg, [this](const json& e) { events.push_back(e); });
+  return run_coro(io, session.run_task(prompt));
+}
+
+TaskResult Harness::run_and_cancel(Backend& backend, const std::string& prompt, std::chrono::milliseconds after) {
+  asio::steady_timer timer(io);
+  Session* live = nullptr;
+  Session session(backend, *box, builtin_tools(), cfg, [&](const json& e) {
+    events.push_back(e);
+    if (e["type"] == "tool_call" && live) {
+      live = nullptr;
+      timer.expires_after(after);
+      timer.async_wait([&session](boost::system::error_code ec) {
+        if (!ec) session.cancel();
+      });
+    }
+  });
+  live = &session;
+  return run_coro(io, session.run_task(prompt));
+}
+
+std::vector<json> Harness::of_type(const std::string& type) const {
+  std::vector<json> out;
+  for (const auto& e : events)
+    if (e["type"] == type) out.push_back(e);
+  return out;
+}
+
+std::string Harness::read_workspace_file(const std::string& name) const {
+  std::ifstream in(workspace + "/" + name);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace whalebox::agent::test

@@ -1,0 +1,42 @@
+#pragma once
+// A live session for end-to-end tests: a temporary workspace, a real process sandbox, and the
+// events the session emits. start() says why when this host cannot make sandboxes.
+#include <boost/asio.hpp>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "agent/backend.h"
+#include "agent/session.h"
+#include "agent/workspace_sandbox.h"
+#include "sandbox/sandbox.h"
+
+namespace whalebox::agent::test {
+
+class Harness {
+ public:
+  Harness();
+  ~Harness();
+  // Empty on success, else why the sandbox could not be created (tests skip with it).
+  std::string start();
+  TaskResult run(Backend& backend, const std::string& prompt);
+  // Runs `prompt` and calls session.cancel() `after` the first tool_call event.
+  TaskResult run_and_cancel(Backend& backend, const std::string& prompt, std::chrono::milliseconds after);
+
+  AgentConfig cfg;
+  std::vector<json> events;
+  std::string workspace;
+  boost::asio::io_context io;
+  std::shared_ptr<sandbox::Sandbox> box;
+
+  std::vector<json> of_type(const std::string& type) const;
+  std::string read_workspace_file(const std::string& name) const;
+
+ private:
+  std::unique_ptr<sandbox::Backend> sandboxes_;
+};
+
+// A fresh directory under the test's temp dir.
+std::string temp_dir(const std::string& tag);
+
+}  // namespace whalebox::agent::test
