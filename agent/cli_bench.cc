@@ -11,7 +11,9 @@ void add_bench_commands(CLI::App& app, CliContext& ctx) {
   auto list = std::make_shared<bool>(false);
   cmd->add_option("name", *name, "Benchmark to run (see --list)");
   cmd->add_flag("--list", *list, "List the benchmarks");
-  cmd->allow_extras();  // the rest goes to the benchmark itself
+  // Everything after the benchmark name goes to the benchmark itself (`whalebox bench dsml --rounds 7`).
+  cmd->prefix_command();
+  cmd->fallthrough(false);
   cmd->footer("Benchmarks report ratios against a peer measured in the same run.");
   cmd->callback([cmd, name, list, &ctx] {
     if (*list || name->empty()) {
