@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <fstream>
 #include <mutex>
+#include <unordered_set>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
@@ -162,13 +163,20 @@ Tokenizer Tokenizer::parse(const std::string& text) {
   if (m.value("byte_fallback", false)) fail("byte_fallback BPE is not supported (expected byte-level BPE)");
   if (j.contains("normalizer") && !j["normalizer"].is_null()) fail("normalizers are not supported");
   if (!m.contains("vocab") || !m["vocab"].is_object()) fail("model.vocab is missing");
+  std::unordered_set<std::string> added_contents;
+  for (auto& a : j.value("added_tokens", json::array()))
+    if (a.is_object() && a.contains("content") && a["content"].is_string()) added_contents.insert(a["content"].get<std::string>());
   std::string raw;
   int32_t max_id = -1;
   for (auto& [s, idv] : m["vocab"].items()) {
     if (!idv.is_number_integer()) fail("vocab entry '" + s + "' has no integer id");
     int32_t id = idv.get<int32_t>();
     if (id < 0) fail("vocab entry '" + s + "' has a negative id");
-    if (!unmap_bytes(s, raw)) fail("vocab entry '" + s + "' is not in the byte-level alphabet");
+    if (!unmap_bytes(s, raw)) {
+      // Added tokens may also appear in the vocab in their raw form; they are matched by text.
+      if (added_contents.count(s)) continue;
+      fail("vocab entry '" + s + "' is not in the byte-level alphabet");
+    }
     t.vocab.emplace(raw, id);
     if (id >= int32_t(t.id_bytes.size())) t.id_bytes.resize(size_t(id) + 1);
     t.id_bytes[size_t(id)] = raw;

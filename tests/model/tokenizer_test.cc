@@ -71,6 +71,18 @@ TEST(Tokenizer, PreTokenizerKeepsSpaceWithTheFollowingWord) {
   EXPECT_EQ(tok.decode(ids), "a\n wo");
 }
 
+TEST(Tokenizer, AddedTokensListedInTheVocabToo) {
+  // HF files may repeat added tokens in model.vocab in raw (not byte-level) form.
+  auto j = make_tokenizer(kMerges);
+  int user = j["added_tokens"][2]["id"];
+  j["model"]["vocab"]["<｜User｜>"] = user;
+  auto tok = Tokenizer::parse(j.dump());
+  EXPECT_EQ(tok.encode("<｜User｜>hello"), (std::vector<int32_t>{user, tok.token_id("hello")}));
+  // A raw entry that is no added token is still an error.
+  j["model"]["vocab"]["<｜nope｜>"] = 9999;
+  EXPECT_THAT(error_of([&] { Tokenizer::parse(j.dump()); }), HasSubstr("byte-level alphabet"));
+}
+
 TEST(Tokenizer, RejectsUnsupportedOrBrokenFiles) {
   auto j = make_tokenizer(kMerges);
   j["model"]["merges"].push_back(mapped("q") + " " + mapped("zz"));
