@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "model/engine.h"
@@ -21,10 +22,18 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path kDir = fs::path(WHALEBOX_SOURCE_DIR) / "tests/data/v4-flash-mini";
+// Golden vectors and the checkpoint they came from.
+struct Case {
+  fs::path data, model;
+};
+const Case kFlashMini{fs::path(WHALEBOX_SOURCE_DIR) / "tests/data/v4-flash-mini",
+                      fs::path(WHALEBOX_SOURCE_DIR) / "tests/data/v4-flash-mini"};
+const Case kWhaleTiny{fs::path(WHALEBOX_SOURCE_DIR) / "tests/data/whale-tiny",
+                      fs::path(WHALEBOX_SOURCE_DIR) / "models/whale-tiny"};
+Case g_case = kFlashMini;  // set by each test before the helpers run
 
 struct Golden {
-  explicit Golden(const std::string& file) : g(SafeTensors::open((kDir / file).string())) {}
+  explicit Golden(const std::string& file) : g(SafeTensors::open((g_case.data / file).string())) {}
   SafeTensors g;
   const float* f32(const std::string& n) const { return g.get(n).as<float>(); }
   const int32_t* i32(const std::string& n) const { return g.get(n).as<int32_t>(); }
@@ -45,7 +54,7 @@ struct Bounds {
 
 void check_prompt(const char* file, EngineOptions eo, Bounds b) {
   Golden gd(file);
-  auto m = Model::load(kDir.string(), eo);
+  auto m = Model::load(g_case.model.string(), eo);
   m->options().mtp = true;
   const int64_t T = gd.dim("tokens", 0), V = m->config().vocab_size;
   std::vector<int32_t> toks(gd.i32("tokens"), gd.i32("tokens") + T);
@@ -131,7 +140,7 @@ void check_prompt(const char* file, EngineOptions eo, Bounds b) {
 
 void check_continuation(const char* file, EngineOptions eo, double logit_bound) {
   Golden gd(file);
-  auto m = Model::load(kDir.string(), eo);
+  auto m = Model::load(g_case.model.string(), eo);
   const int64_t T = gd.dim("tokens", 0), V = m->config().vocab_size, n = gd.dim("continuation", 0);
   std::vector<int32_t> toks(gd.i32("tokens"), gd.i32("tokens") + T);
   KvCache cache = m->new_cache();
@@ -162,7 +171,8 @@ EngineOptions plain() {
 class GoldenParity : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!fs::exists(kDir / "golden.safetensors")) GTEST_SKIP() << "golden vectors absent: " << kDir;
+    g_case = kFlashMini;
+    if (!fs::exists(g_case.data / "golden.safetensors")) GTEST_SKIP() << "golden vectors absent: " << g_case.data;
   }
 };
 
@@ -171,3 +181,29 @@ TEST_F(GoldenParity, PlainGreedyContinuation) { check_continuation("golden_plain
 // With the FP8/FP4 simulations: bounds sized by what the reference's own rerun reaches (above).
 TEST_F(GoldenParity, ExactEmulationPrompt) { check_prompt("golden.safetensors", {}, {0.02, 0.02, 1e-4, 0.15, 0.1}); }
 TEST_F(GoldenParity, ExactEmulationGreedyContinuation) { check_continuation("golden.safetensors", {}, 0.03); }
+
+// The trained whale-tiny: its tokenizer reproduces the reference's prompt ids, and the engine
+// its logits, cache entries, selections and greedy continuation.
+class WhaleTinyGolden : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    g_case = kWhaleTiny;
+    if (!fs::exists(g_case.data / "golden.safetensors") || !fs::exists(g_case.model / "model.safetensors"))
+      GTEST_SKIP() << "whale-tiny or its golden vectors absent";
+  }
+};
+
+TEST_F(WhaleTinyGolden, TokenizerMatchesThePromptIds) {
+  auto m = Model::load(g_case.model.string());
+  ASSERT_NE(m->tokenizer(), nullptr);
+  std::ifstream in(g_case.data / "prompt.txt", std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  Golden gd("golden_plain.safetensors");
+  std::vector<int32_t> ref(gd.i32("tokens"), gd.i32("tokens") + gd.dim("tokens", 0));
+  EXPECT_EQ(m->tokenizer()->encode(text), ref);
+  EXPECT_EQ(m->tokenizer()->decode(ref), text);
+}
+TEST_F(WhaleTinyGolden, PlainPrompt) { check_prompt("golden_plain.safetensors", plain(), {1e-4, 1e-4, 1e-4, 0.0, 0.0}); }
+TEST_F(WhaleTinyGolden, PlainGreedyContinuation) { check_continuation("golden_plain.safetensors", plain(), 1e-4); }
+TEST_F(WhaleTinyGolden, ExactEmulationPrompt) { check_prompt("golden.safetensors", {}, {0.02, 0.02, 1e-4, 0.15, 0.1}); }
+TEST_F(WhaleTinyGolden, ExactEmulationGreedyContinuation) { check_continuation("golden.safetensors", {}, 0.03); }
