@@ -181,7 +181,7 @@ int run_engine(const std::vector<std::string>& args) {
   std::vector<int64_t> contexts = {4096, 65536, 262144, 1048576};
   int64_t dense_budget = int64_t(4) << 30;
   int steps = 4;
-  // Also read from the environment: `whalebox bench NAME --flag` does not reach benchmarks yet.
+  // Flags may also come from the environment (scripts that cannot pass arguments).
   std::vector<std::string> argv = args;
   if (const char* env = std::getenv("WHALEBOX_BENCH_ENGINE_ARGS")) {
     std::istringstream ss(env);
