@@ -59,7 +59,7 @@ awaitable<ToolResult> run_bash(const Json& args, ToolContext& ctx) {
   if (args.value("background", false)) {
     int job = ctx.next_job++;
     std::string script = std::string("d=") + kJobDir + "; n=" + std::to_string(job) +
-                         "; mkdir -p $d && setsid sh -c 'eval \"$WHALEBOX_JOB\"; echo $? > " + kJobDir + "/" +
+                         "; mkdir -p $d || exit 1; setsid sh -c 'eval \"$WHALEBOX_JOB\"; echo \"exit code $?\" > " + kJobDir + "/" +
                          std::to_string(job) + ".exit' > $d/$n.out 2>&1 < /dev/null & echo $! > $d/$n.pid";
     std::vector<std::string> env{"WHALEBOX_JOB=" + command};  // (a braced list inside co_await trips GCC 12)
     auto r = co_await run_script(ctx, script, std::move(env), std::chrono::seconds(10));
@@ -80,7 +80,7 @@ awaitable<ToolResult> run_bash_status(const Json& args, ToolContext& ctx) {
   std::string n = std::to_string(args.at("job").get<long>());
   std::string script = std::string("d=") + kJobDir + "; n=" + n +
                        "; [ -f $d/$n.pid ] || { echo \"no background job $n\"; exit 3; }\n"
-                       "if [ -f $d/$n.exit ]; then echo \"[job $n exited with code $(cat $d/$n.exit)]\";\n"
+                       "if [ -f $d/$n.exit ]; then echo \"[job $n ended: $(cat $d/$n.exit)]\";\n"
                        "elif kill -0 $(cat $d/$n.pid) 2>/dev/null; then echo \"[job $n is running]\";\n"
                        "else echo \"[job $n ended]\"; fi\n"
                        "tail -c " + std::to_string(ctx.limits.output_cap_bytes) + " $d/$n.out";
@@ -93,7 +93,8 @@ awaitable<ToolResult> run_bash_stop(const Json& args, ToolContext& ctx) {
   std::string n = std::to_string(args.at("job").get<long>());
   std::string script = std::string("d=") + kJobDir + "; n=" + n +
                        "; [ -f $d/$n.pid ] || { echo \"no background job $n\"; exit 3; }\n"
-                       "p=$(cat $d/$n.pid); kill -TERM -- -$p 2>/dev/null; sleep 0.2; kill -KILL -- -$p 2>/dev/null\n"
+                       "p=$(cat $d/$n.pid); kill -s TERM -$p 2>/dev/null; sleep 0.2; kill -s KILL -$p 2>/dev/null\n"
+                       "[ -f $d/$n.exit ] || echo 'stopped by bash_stop' > $d/$n.exit\n"
                        "echo \"[job $n stopped]\"; tail -c 2000 $d/$n.out";
   auto r = co_await run_script(ctx, script, std::vector<std::string>(), std::chrono::seconds(10));
   if (!r.status.ok()) co_return ToolResult{r.status.error, true};

@@ -70,16 +70,18 @@ int run_agent(const std::vector<std::string>& args) {
   size_t prompt_bytes = 0;
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
     auto box = co_await agent::open_sandbox(*sandboxes, workspace);
-    // Warm up, then the exec alone.
-    for (int i = 0; i < iterations + 20; ++i) {
-      sandbox::ExecRequest req;
-      req.shell = "true";
-      auto t0 = Clock::now();
-      auto r = co_await agent::exec(*box, std::move(req));
-      if (!r.status.ok() || r.exit_code != 0) throw std::runtime_error("exec of true failed: " + r.status.error);
-      if (i >= 20) execs.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-    }
-    std::cerr << "bench agent: exec alone done (" << execs.size() << " runs)\n";
+    // The exec alone, in slices between the agent's tasks so both see the same machine load.
+    auto exec_alone = [&](int n, bool keep) -> asio::awaitable<void> {
+      for (int i = 0; i < n; ++i) {
+        sandbox::ExecRequest req;
+        req.shell = "true";
+        auto t0 = Clock::now();
+        auto r = co_await agent::exec(*box, std::move(req));
+        if (!r.status.ok() || r.exit_code != 0) throw std::runtime_error("exec of true failed: " + r.status.error);
+        if (keep) execs.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      }
+    };
+    co_await exec_alone(20, false);  // warm-up
     RenderingReplay backend(agent::make_replay_backend({json{{"text", kCompletion}}}, true));
     Clock::time_point last;
     bool have_last = false;
@@ -94,6 +96,7 @@ int run_agent(const std::vector<std::string>& args) {
         if (e["type"] == "tool_result" && !e["ok"].get<bool>()) failure = "tool call failed: " + e["text"].get<std::string>();
       });
       auto result = co_await session.run_task("run true repeatedly");
+      co_await exec_alone(turns_per_task - 1, true);
       have_last = false;  // the gap between tasks is not a round trip
       if (!failure.empty()) throw std::runtime_error(failure);
       if (result.status != "max_turns") throw std::runtime_error("unexpected end: " + result.status + " " + result.error);

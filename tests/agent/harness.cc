@@ -3,7 +3,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "tests/agent/run_coro.h"
+#include <future>
 
 namespace whalebox::agent::test {
 
@@ -16,7 +16,19 @@ std::string temp_dir(const std::string& tag) {
   return pattern;
 }
 
+template <class T>
+T Harness::wait(asio::awaitable<T> aw) {
+  std::promise<T> p;
+  asio::co_spawn(io, std::move(aw), [&p](std::exception_ptr e, T v) {
+    if (e) p.set_exception(e);
+    else p.set_value(std::move(v));
+  });
+  return p.get_future().get();
+}
+
 Harness::Harness() {
+  guard_.emplace(io.get_executor());
+  thread_ = std::thread([this] { io.run(); });
   cfg.approve = "auto";
   cfg.limits.max_turns = 10;
   cfg.limits.wall_seconds = 60;
@@ -25,10 +37,13 @@ Harness::Harness() {
 
 Harness::~Harness() {
   if (box) {
-    box->destroy([](sandbox::Status) {});
-    io.restart();
-    io.run_for(std::chrono::seconds(5));
+    std::promise<void> gone;
+    asio::post(io, [&] { box->destroy([&gone](sandbox::Status) { gone.set_value(); }); });
+    gone.get_future().wait_for(std::chrono::seconds(10));
   }
+  guard_.reset();
+  io.stop();
+  thread_.join();
   std::error_code ec;
   if (!workspace.empty()) std::filesystem::remove_all(workspace, ec);
 }
@@ -39,7 +54,7 @@ std::string Harness::start() {
   workspace = temp_dir("ws");
   sandboxes_ = sandbox::make_process_backend(io.get_executor());
   try {
-    box = run_coro(io, open_sandbox(*sandboxes_, workspace));
+    box = wait(open_sandbox(*sandboxes_, workspace));
   } catch (const std::exception& e) {
     return e.what();
   }
@@ -48,7 +63,7 @@ std::string Harness::start() {
 
 TaskResult Harness::run(Backend& backend, const std::string& prompt) {
   Session session(backend, *box, builtin_tools(), cfg, [this](const json& e) { events.push_back(e); });
-  return run_coro(io, session.run_task(prompt));
+  return wait(session.run_task(prompt));
 }
 
 TaskResult Harness::run_and_cancel(Backend& backend, const std::string& prompt, std::chrono::milliseconds after) {
@@ -65,7 +80,7 @@ TaskResult Harness::run_and_cancel(Backend& backend, const std::string& prompt, 
     }
   });
   live = &session;
-  return run_coro(io, session.run_task(prompt));
+  return wait(session.run_task(prompt));
 }
 
 std::vector<json> Harness::of_type(const std::string& type) const {

@@ -3,6 +3,8 @@
 // events the session emits. start() says why when this host cannot make sandboxes.
 #include <boost/asio.hpp>
 #include <filesystem>
+#include <optional>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,7 @@ class Harness {
   AgentConfig cfg;
   std::vector<json> events;
   std::string workspace;
+  // The event loop runs on its own thread (like sandbox/sync.h); tests wait for each task.
   boost::asio::io_context io;
   std::shared_ptr<sandbox::Sandbox> box;
 
@@ -33,7 +36,11 @@ class Harness {
   std::string read_workspace_file(const std::string& name) const;
 
  private:
+  template <class T>
+  T wait(boost::asio::awaitable<T> aw);
   std::unique_ptr<sandbox::Backend> sandboxes_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
+  std::thread thread_;
 };
 
 // A fresh directory under the test's temp dir.
