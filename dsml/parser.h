@@ -111,6 +111,7 @@ class StreamParser {
   bool tag_closing_ = false;
   bool value_open_ = false;    // a parameter value is being read
   bool discard_value_ = false; // parameter outside any invoke: read and drop
+  bool value_in_raw_ = false;  // the open value's bytes are already in tool_calls_raw
   bool call_open_ = false;
   size_t call_raw_start_ = 0;  // offset of the open call in tool_calls_raw
   size_t tag_raw_start_ = 0;   // offset of the tag being read in tool_calls_raw

@@ -359,6 +359,7 @@ void StreamParser::start_call(std::string_view name) {
 void StreamParser::start_param(std::string_view key, std::string_view string_attr) {
   value_open_ = true;
   discard_value_ = !call_open_;
+  value_in_raw_ = false;
   if (discard_value_) {
     error(-1, "a parameter outside any invoke was ignored");
     return;
@@ -392,9 +393,12 @@ void StreamParser::append_value(std::string_view bytes) {
 }
 
 // Value bytes are verbatim, so instead of copying every piece into tool_calls_raw as it arrives,
-// the finished value is copied once.
+// the finished value is copied once: at the "</｜DSML｜" that ends it, or on truncation. Output cut
+// off inside that closing tag reaches both, hence the flag.
 void StreamParser::flush_value_raw() {
-  if (value_open_ && !discard_value_) msg_.tool_calls_raw.append(param_->value);
+  if (!value_open_ || discard_value_ || value_in_raw_) return;
+  msg_.tool_calls_raw.append(param_->value);
+  value_in_raw_ = true;
 }
 
 void StreamParser::end_param() {
