@@ -30,7 +30,7 @@ std::vector<float> read_floats(const fs::path& p) {
 // Runs the reference; returns false (with a reason) when it cannot run here.
 bool run_reference(const fs::path& model, const std::vector<int32_t>& toks, const fs::path& out, const char* mode,
                    std::string* why) {
-  fs::path script = fs::path(WHALEBOX_SOURCE_DIR) / "tests/model/reference_forward.py";
+  fs::path script = fs::path(WHALEBOX_SOURCE_DIR) / "model/reference/forward_dump.py";
   if (!fs::exists(fs::path(WHALEBOX_SOURCE_DIR) / "model/reference/safetensors_io.py")) {
     *why = "model/reference/ is absent";
     return false;

@@ -1,10 +1,10 @@
 """Runs the PyTorch reference (model/reference/) on a checkpoint directory and writes FP32
-logits for the C++ parity test: reference_forward.py MODEL_DIR TOKENS_TXT OUT_PREFIX MODE.
+logits for the C++ parity test (tests/model/reference_parity_test.cc): forward_dump.py MODEL_DIR TOKENS_TXT OUT_PREFIX MODE.
 MODE exact: FP8 KV nope dims + Hadamard/FP4 indexer simulations; plain: no simulations."""
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "model", "reference"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import torch  # noqa: E402
 
