@@ -198,6 +198,7 @@ class KvCacheIo {
     size_t pos = 0;
     void get(void* p, size_t n) {
       if (n > s.size() - pos) throw std::runtime_error("KV snapshot is truncated at byte " + std::to_string(pos));
+      if (n == 0) return;  // an empty vector's data() may be null, which memcpy must not see
       std::memcpy(p, s.data() + pos, n);
       pos += n;
     }

@@ -3,6 +3,7 @@
 // over memory-mapped weights. Quantised linear weights carry their block-scale tensor.
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,15 @@ struct TensorView {
     return n;
   }
   int64_t dim(int i) const { return shape.at(i); }
+  // Element i read by copy: safetensors aligns the data section only to the header's length,
+  // so a typed pointer into the mapping may be misaligned.
+  template <class T>
+  T load(size_t i) const {
+    T v;
+    std::memcpy(&v, data + i * sizeof(T), sizeof(T));
+    return v;
+  }
+  // A typed pointer, for callers that know the data is aligned for T.
   template <class T>
   const T* as() const { return reinterpret_cast<const T*>(data); }
 };

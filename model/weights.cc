@@ -69,7 +69,7 @@ struct Binder {
       mismatch(t, "F32 or BF16 " + shape_str(shape));
     std::vector<float> v(size_t(t.numel()));
     for (size_t i = 0; i < v.size(); ++i)
-      v[i] = t.dtype == DType::F32 ? t.as<float>()[i] : bf16_to_float(t.as<uint16_t>()[i]);
+      v[i] = t.dtype == DType::F32 ? t.load<float>(i) : bf16_to_float(t.load<uint16_t>(i));
     return v;
   }
 
@@ -122,7 +122,7 @@ struct Binder {
         mismatch(t, "I64 or I32 " + shape_str(shape));
       b.tid2eid.resize(size_t(t.numel()));
       for (size_t i = 0; i < b.tid2eid.size(); ++i) {
-        int64_t e = t.dtype == DType::I64 ? t.as<int64_t>()[i] : t.as<int32_t>()[i];
+        int64_t e = t.dtype == DType::I64 ? t.load<int64_t>(i) : t.load<int32_t>(i);
         if (e < 0 || e >= c.n_routed_experts)
           throw std::runtime_error("tensor '" + t.name + "': expert id " + std::to_string(e) + " at index " +
                                    std::to_string(i) + " is out of range [0, " + std::to_string(c.n_routed_experts) + ")");
