@@ -68,15 +68,8 @@ struct ChatStream {
 
 class OpenAiBackend : public Backend {
  public:
-  explicit OpenAiBackend(const BackendConfig& cfg) : cfg_(cfg) {
-    req_.url = parse_url(cfg.base_url + "/chat/completions");
-    req_.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
-    req_.headers.emplace_back("Accept", "text/event-stream");
-    if (auto auth = bearer_from_env(cfg.api_key_env); !auth.empty())
-      req_.headers.emplace_back("Authorization", auth);
-    retry_.max_attempts = cfg.max_attempts;
-    retry_.first_delay = std::chrono::milliseconds(cfg.retry_delay_ms);
-  }
+  explicit OpenAiBackend(const BackendConfig& cfg)
+      : cfg_(cfg), req_(streaming_request(cfg, "/chat/completions")), retry_(retry_policy(cfg)) {}
 
   asio::awaitable<Completion> complete(const ModelRequest& r, const StreamHandler& on, Cancel& cancel) override {
     json body = {{"model", cfg_.model}, {"messages", r.messages}, {"stream", true},

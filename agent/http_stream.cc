@@ -43,6 +43,19 @@ std::string bearer_from_env(const std::string& env) {
   return key && *key ? std::string("Bearer ") + key : "";
 }
 
+HttpRequest streaming_request(const BackendConfig& cfg, const std::string& path) {
+  HttpRequest req;
+  req.url = parse_url(cfg.base_url + path);
+  req.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
+  req.headers.emplace_back("Accept", "text/event-stream");
+  if (auto auth = bearer_from_env(cfg.api_key_env); !auth.empty()) req.headers.emplace_back("Authorization", auth);
+  return req;
+}
+
+RetryPolicy retry_policy(const BackendConfig& cfg) {
+  return {cfg.max_attempts, std::chrono::milliseconds(cfg.retry_delay_ms)};
+}
+
 asio::awaitable<void> post_streaming(const HttpRequest& req, const RetryPolicy& retry,
                                      const StreamParser& parser, const StreamHandler& on,
                                      Cancel& cancel) {

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "agent/backend.h"
+#include "agent/config.h"
 #include "agent/http_client.h"
 
 namespace whalebox::agent {
@@ -29,5 +30,10 @@ boost::asio::awaitable<void> post_streaming(const HttpRequest& req, const RetryP
 // The Authorization header value for the API key in environment variable `env`, or "" when the
 // variable is empty or unset (local servers need none).
 std::string bearer_from_env(const std::string& env);
+
+// A streaming POST to `cfg.base_url + path` with the configured idle timeout and API key, and the
+// configured retry policy: what every HTTP backend starts from.
+HttpRequest streaming_request(const BackendConfig& cfg, const std::string& path);
+RetryPolicy retry_policy(const BackendConfig& cfg);
 
 }  // namespace whalebox::agent
