@@ -26,7 +26,9 @@ void attend(const float* q, int64_t S, const std::function<void(int64_t, float*)
   const int64_t chunks = (S + kChunk - 1) / kChunk;
   std::vector<float> s(static_cast<size_t>(H * S));  // [h][u]
   parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
-    std::vector<float> kbuf(static_cast<size_t>(kChunk * hd)), sc(static_cast<size_t>(kChunk * H));
+    thread_local std::vector<float> kbuf, sc;  // per thread: no page faults per chunk
+    kbuf.resize(size_t(kChunk * hd));
+    sc.resize(size_t(kChunk * H));
     for (int64_t ch = c0; ch < c1; ++ch) {
       const int64_t u0 = ch * kChunk, n = std::min(kChunk, S - u0);
       for (int64_t u = 0; u < n; ++u) key(u0 + u, &kbuf[size_t(u * hd)]);
@@ -52,7 +54,8 @@ void attend(const float* q, int64_t S, const std::function<void(int64_t, float*)
   const int parts = int(std::min<int64_t>(chunks, thread_count()));
   std::vector<float> partial(static_cast<size_t>(parts) * H * hd, 0.0f);
   parallel_for(parts, 1, [&](int64_t p0, int64_t p1) {
-    std::vector<float> kbuf(static_cast<size_t>(hd));
+    thread_local std::vector<float> kbuf;
+    kbuf.resize(size_t(hd));
     for (int64_t p = p0; p < p1; ++p) {
       float* acc = &partial[size_t(p * H * hd)];
       const int64_t u0 = chunks * p / parts * kChunk, u1 = std::min(S, chunks * (p + 1) / parts * kChunk);
@@ -80,9 +83,9 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
 
   // Query path: c_Q = q_norm(wq_a a); q = wq_b c_Q; per-head weight-free RMS; RoPE.
   std::vector<float> cq(size_t(T * dq)), q(size_t(T * H * hd)), kv(size_t(T * hd));
-  gemm(b.wq_a, a, T, cq.data());
+  gemm(b.wq_a, a, T, cq.data(), call.inputs);
   rms_norm_rows(cq.data(), b.q_norm.data(), cq.data(), T, dq, eps);
-  gemm(b.wq_b, cq.data(), T, q.data());
+  gemm(b.wq_b, cq.data(), T, q.data(), call.inputs);
   for (int64_t i = 0; i < T; ++i)
     for (int64_t h = 0; h < H; ++h) {
       float* qh = &q[size_t((i * H + h) * hd)];
@@ -90,7 +93,7 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
       call.rope.apply(qh, int(hd), pos0 + i);
     }
   // KV path: kv_norm(wkv a), RoPE (FP8 rounding happens when the entry is stored).
-  gemm(b.wkv, a, T, kv.data());
+  gemm(b.wkv, a, T, kv.data(), call.inputs);
   rms_norm_rows(kv.data(), b.kv_norm.data(), kv.data(), T, hd, eps);
   for (int64_t i = 0; i < T; ++i) call.rope.apply(&kv[size_t(i * hd)], int(hd), pos0 + i);
 
@@ -101,19 +104,19 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
     int64_t kw = b.compressor->wkv.rows;
     CA.resize(size_t(T * kw));
     CG.resize(size_t(T * kw));
-    gemm(b.compressor->wkv, a, T, CA.data());
-    gemm(b.compressor->wgate, a, T, CG.data());
+    gemm(b.compressor->wkv, a, T, CA.data(), call.inputs);
+    gemm(b.compressor->wgate, a, T, CG.data(), call.inputs);
   }
   if (ratio == 4 && !call.dense_kv) {
     int64_t kw = b.idx_compressor->wkv.rows;
     IA.resize(size_t(T * kw));
     IG.resize(size_t(T * kw));
-    gemm(b.idx_compressor->wkv, a, T, IA.data());
-    gemm(b.idx_compressor->wgate, a, T, IG.data());
+    gemm(b.idx_compressor->wkv, a, T, IA.data(), call.inputs);
+    gemm(b.idx_compressor->wgate, a, T, IG.data(), call.inputs);
     qI.resize(size_t(T * ni * ci));
     wI.resize(size_t(T * ni));
-    gemm(b.idx_wq_b, cq.data(), T, qI.data());
-    gemm(b.idx_weights_proj, a, T, wI.data());
+    gemm(b.idx_wq_b, cq.data(), T, qI.data(), call.inputs);
+    gemm(b.idx_weights_proj, a, T, wI.data(), call.inputs);
     const float wscale = 1.0f / std::sqrt(float(ci)) / std::sqrt(float(ni));
     for (auto& v : wI) v *= wscale;
   }
@@ -152,8 +155,10 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
         ifmt.encode(ikey.data(), lc.index_keys.append());
       }
       float* qi = &qI[size_t(i * ni * ci)];
-      indexer_prepare_query(c, call.rope, qi, t, !plain, call.fp4_queries && !plain);
-      chosen = indexer_topk(c, call.layout, lc.index_keys, lc.index_keys.size(), qi, &wI[size_t(i * ni)]);
+      const bool int8 = call.int8_indexer && call.layout == KvLayout::Production;
+      indexer_prepare_query(c, call.rope, qi, t, !plain, call.fp4_queries && !plain && !int8);
+      chosen = int8 ? indexer_topk_fp4(c, lc.index_keys, lc.index_keys.size(), qi, &wI[size_t(i * ni)])
+                    : indexer_topk(c, call.layout, lc.index_keys, lc.index_keys.size(), qi, &wI[size_t(i * ni)]);
       if (call.trace) call.trace->topk[b.index].push_back(chosen);
     } else if (ratio) {
       chosen.resize(size_t(lc.compressed.size()));
@@ -178,10 +183,10 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
   std::vector<float> grp(size_t(T * gw)), zg(size_t(T * ol)), z(size_t(T * g * ol));
   for (int gi = 0; gi < g; ++gi) {
     for (int64_t i = 0; i < T; ++i) std::memcpy(&grp[size_t(i * gw)], &o[size_t(i * H * hd + gi * gw)], sizeof(float) * size_t(gw));
-    gemm(b.wo_a.slice_rows(gi * ol, ol), grp.data(), T, zg.data());
+    gemm(b.wo_a.slice_rows(gi * ol, ol), grp.data(), T, zg.data(), call.inputs);
     for (int64_t i = 0; i < T; ++i) std::memcpy(&z[size_t(i * g * ol + gi * ol)], &zg[size_t(i * ol)], sizeof(float) * size_t(ol));
   }
-  gemm(b.wo_b, z.data(), T, out);
+  gemm(b.wo_b, z.data(), T, out, call.inputs);
 }
 
 }  // namespace whalebox::model

@@ -102,4 +102,10 @@ void axpy(float* y, float a, const float* x, int64_t n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+template <class V>
+void fp8_decode(const uint8_t* in, int64_t n, float scale, float* out) {
+  auto s = V::set1(scale);
+  for (int64_t i = 0; i < n; i += V::W) V::store(out + i, V::mul(V::fp8(in + i), s));
+}
+
 }  // namespace whalebox::model::simd

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "model/kernels.h"
 #include "model/quant.h"
 
 namespace whalebox::model {
@@ -47,10 +48,7 @@ void KvEntryFormat::decode(const uint8_t* in, float* x) const {
   }
   const bool f32 = layout == KvLayout::Exact;
   const uint8_t* scales = in + nope + (f32 ? 4 : 2) * rope_dim;
-  for (int b = 0; b < nope / 64; ++b) {
-    float s = e8m0_to_float(scales[b]);
-    for (int i = 0; i < 64; ++i) x[b * 64 + i] = fp8_to_float(in[b * 64 + i]) * s;
-  }
+  for (int b = 0; b < nope / 64; ++b) fp8_decode(in + b * 64, 64, e8m0_to_float(scales[b]), x + b * 64);
   if (f32) {
     std::memcpy(x + nope, in + nope, sizeof(float) * size_t(rope_dim));
     return;

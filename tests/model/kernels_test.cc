@@ -120,6 +120,42 @@ TEST_P(Kernels, SimdMatchesScalar) {
   }
 }
 
+// Fast mode: BF16 inputs times weights widened to BF16 in registers, against the double-precision
+// reference of the same product; one token at a time gives bit-identical results to many.
+TEST_P(Kernels, Bf16PathMatchesReferenceAndIsIncremental) {
+  if (!bf16_kernels() || best_isa() != Isa::Avx512) GTEST_SKIP() << "CPU lacks AVX-512 BF16/VBMI: fast mode uses FP32";
+  std::mt19937 rng(7);
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{37, 256}, {130, 320}, {5, 64}, {300, 4096}}) {
+    auto o = random_weight(GetParam(), rows, cols, rng);
+    o.w.bf16_exact = widens_exactly_to_bf16(o.w);
+    if (GetParam() == WeightFormat::F32) {
+      EXPECT_FALSE(o.w.bf16_exact);  // F32 weights keep the FP32 path
+      continue;
+    }
+    ASSERT_TRUE(o.w.bf16_exact);
+    const int64_t n = 13;  // a tile of 6 tokens, another, and a single one
+    std::vector<float> X(size_t(n * cols)), ref(size_t(n * rows)), Y(size_t(n * rows)), y(static_cast<size_t>(rows));
+    std::normal_distribution<float> nd(0, 1);
+    for (auto& v : X) v = nd(rng);
+    gemm_bf16_reference(o.w, X.data(), n, ref.data());
+    gemm(o.w, X.data(), n, Y.data(), Inputs::BF16);
+    double scale = 0;
+    for (float v : ref) scale = std::max<double>(scale, std::fabs(v));
+    for (int64_t i = 0; i < n * rows; ++i)
+      ASSERT_NEAR(Y[size_t(i)], ref[size_t(i)], 2e-6 * scale) << rows << "x" << cols << " at " << i;
+    for (int64_t t = 0; t < n; ++t) {
+      gemv(o.w, &X[size_t(t * cols)], y.data(), Inputs::BF16);
+      for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(y[size_t(r)], Y[size_t(t * rows + r)]) << "token " << t << " row " << r;
+    }
+    // The inputs really are rounded: the FP32 path differs somewhere.
+    std::vector<float> f(static_cast<size_t>(rows));
+    gemv(o.w, X.data(), f.data());
+    bool differs = false;
+    for (int64_t r = 0; r < rows; ++r) differs |= f[size_t(r)] != Y[size_t(r)];
+    EXPECT_TRUE(differs);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Formats, Kernels,
                          ::testing::Values(WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8, WeightFormat::FP4),
                          [](const auto& info) { return format_name(info.param); });
@@ -140,6 +176,34 @@ TEST(KernelsMisc, F32ScalesAndOddWidthsFallBackCorrectly) {
   set_isa(best_isa());
   gemv(p.w, x2.data(), y2.data());
   for (int i = 0; i < 64; ++i) EXPECT_NEAR(y2[i], r2[i], 1e-4 * (1 + std::fabs(r2[i])));
+}
+
+// Every e4m3 code (subnormals, zeros of both signs, 0x7f) under the extreme scales the BF16 path
+// accepts, and scales outside them sending the weight to the FP32 path.
+TEST(KernelsMisc, Bf16WideningOfEveryFp8CodeAndScaleLimits) {
+  if (!bf16_kernels() || best_isa() != Isa::Avx512) GTEST_SKIP() << "CPU lacks AVX-512 BF16/VBMI: fast mode uses FP32";
+  std::vector<uint8_t> data(2 * 256), scale = {10, 240};
+  for (int i = 0; i < 512; ++i) data[size_t(i)] = uint8_t(i < 256 ? i : 511 - i);
+  Weight w;
+  w.format = WeightFormat::FP8;
+  w.rows = 2, w.cols = 256, w.data = data.data(), w.scale = scale.data();
+  w.block_rows = 128, w.block_cols = 128, w.scale_cols = 2;
+  ASSERT_TRUE(widens_exactly_to_bf16(w));
+  w.bf16_exact = true;
+  for (int c = 0; c < 256; ++c) {
+    // One-hot inputs read single weights back: the widening must equal the table decode.
+    std::vector<float> x(256, 0.0f), y(2), ref(2);
+    x[size_t(c)] = 1.0f;
+    gemv(w, x.data(), y.data(), Inputs::BF16);
+    gemm_bf16_reference(w, x.data(), 1, ref.data());
+    ASSERT_EQ(y[0], ref[0]) << "code " << c;
+    ASSERT_EQ(y[1], ref[1]) << "code " << 255 - c;
+    EXPECT_EQ(ref[0], fp8_to_float(uint8_t(c)) * w.scale_at(0, c)) << c;
+  }
+  scale[0] = 9;
+  EXPECT_FALSE(widens_exactly_to_bf16(w));
+  scale[0] = 241;
+  EXPECT_FALSE(widens_exactly_to_bf16(w));
 }
 
 TEST(KernelsMisc, DotAxpyAndThreadPool) {

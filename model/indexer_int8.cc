@@ -1,0 +1,126 @@
+// Fast-mode indexer scores on AVX-512 VNNI. Keys and queries are both FP4 e2m1 with one E8M0
+// scale per 32 values; twice an e2m1 value is an integer in [-12, 12], so each 32-block dot
+// product is an exact int32 (VPDPBUSD on key codes + 12 as u8 times query codes as s8, the +12
+// taken back by starting the accumulator at -12 * sum(query codes)). 16 keys per vector lane
+// group; blocks are scaled and summed in FP32 in block order, heads in head order.
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "model/indexer.h"
+#include "model/kernels.h"
+#include "model/quant.h"
+#include "model/thread_pool.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
+#include <immintrin.h>
+
+namespace whalebox::model {
+namespace {
+
+constexpr int kMaxHeads = 64, kMaxWords = 128;  // index_head_dim <= 512
+
+struct QueryCodes {
+  int heads = 0, dim = 0;
+  int32_t even[kMaxHeads][kMaxWords], odd[kMaxHeads][kMaxWords];  // 4 s8 codes per word
+  int32_t corr[kMaxHeads][kMaxWords / 4];                         // -12 * sum of codes per block
+  float scale[kMaxHeads][kMaxWords / 4];                          // query scale / 4 per block
+};
+
+int8_t twice_e2m1(uint8_t nibble) { return int8_t(fp4_to_float(nibble) * 2.0f); }
+
+void prepare(const uint8_t* q, int heads, int dim, int64_t qbytes, QueryCodes& out) {
+  out.heads = heads;
+  out.dim = dim;
+  for (int h = 0; h < heads; ++h) {
+    const uint8_t* qh = q + h * qbytes;
+    for (int j = 0; j < dim / 8; ++j) {
+      uint32_t e = 0, o = 0;
+      for (int m = 0; m < 4; ++m) {
+        e |= uint32_t(uint8_t(twice_e2m1(qh[4 * j + m] & 15))) << (8 * m);
+        o |= uint32_t(uint8_t(twice_e2m1(qh[4 * j + m] >> 4))) << (8 * m);
+      }
+      out.even[h][j] = int32_t(e);
+      out.odd[h][j] = int32_t(o);
+    }
+    for (int b = 0; b < dim / 32; ++b) {
+      int sum = 0;
+      for (int i = 0; i < 16; ++i) sum += twice_e2m1(qh[16 * b + i] & 15) + twice_e2m1(qh[16 * b + i] >> 4);
+      out.corr[h][b] = -12 * sum;
+      out.scale[h][b] = e8m0_to_float(qh[dim / 2 + b]) * 0.25f;
+    }
+  }
+}
+
+// Scores of keys [j0, j0 + m) (m <= 16, all in one page).
+void score16(const uint8_t* base, int64_t stride, int m, const QueryCodes& q, const float* head_w, float* out) {
+  const __mmask16 lanes = __mmask16((1u << m) - 1);
+  const __m512i off = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                         _mm512_set1_epi32(int32_t(stride)));
+  // e2m1 code -> 2 * value + 12, in every 128-bit lane for VPSHUFB.
+  const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
+  const __m512i nib = _mm512_set1_epi8(0x0f);
+  const int dim = q.dim, blocks = dim / 32;
+  __m512 total[kMaxHeads];
+  for (int h = 0; h < q.heads; ++h) total[h] = _mm512_setzero_ps();
+  for (int b = 0; b < blocks; ++b) {
+    __m512i lo[4], hi[4];
+    for (int w = 0; w < 4; ++w) {
+      __m512i x = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), lanes,
+                                              _mm512_add_epi32(off, _mm512_set1_epi32(16 * b + 4 * w)), base, 1);
+      lo[w] = _mm512_shuffle_epi8(lut, _mm512_and_si512(x, nib));
+      hi[w] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi32(x, 4), nib));
+    }
+    __m512i sb = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), lanes,
+                                             _mm512_add_epi32(off, _mm512_set1_epi32(dim / 2 + b)), base, 1);
+    const __m512 ks = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_and_si512(sb, _mm512_set1_epi32(0xff)), 23));
+    for (int h = 0; h < q.heads; ++h) {
+      __m512i acc = _mm512_set1_epi32(q.corr[h][b]);
+      for (int w = 0; w < 4; ++w) {
+        acc = _mm512_dpbusd_epi32(acc, lo[w], _mm512_set1_epi32(q.even[h][4 * b + w]));
+        acc = _mm512_dpbusd_epi32(acc, hi[w], _mm512_set1_epi32(q.odd[h][4 * b + w]));
+      }
+      total[h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(ks, _mm512_set1_ps(q.scale[h][b])), total[h]);
+    }
+  }
+  __m512 s = _mm512_setzero_ps();
+  for (int h = 0; h < q.heads; ++h)
+    s = _mm512_fmadd_ps(_mm512_set1_ps(head_w[h]), _mm512_max_ps(total[h], _mm512_setzero_ps()), s);
+  _mm512_mask_storeu_ps(out, lanes, s);
+}
+
+}  // namespace
+}  // namespace whalebox::model
+#pragma GCC pop_options
+
+namespace whalebox::model {
+
+bool indexer_int8_available() {
+  __builtin_cpu_init();
+  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                         __builtin_cpu_supports("avx512vnni");
+  return ok;
+}
+
+bool indexer_scores_int8(const Config& c, const PagedEntries& keys, int64_t n, const uint8_t* q, const float* head_w,
+                         float* scores) {
+  const int dim = c.index_head_dim, heads = c.index_n_heads;
+  if (!indexer_int8_available() || active_isa() != Isa::Avx512 || heads > kMaxHeads || dim % 32 || dim / 4 > kMaxWords ||
+      PagedEntries::kPageEntries % 16)
+    return false;
+  static_assert(PagedEntries::kPageEntries % 16 == 0, "16-key groups stay within a page");
+  auto codes = std::make_unique<QueryCodes>();
+  prepare(q, heads, dim, keys.entry_bytes(), *codes);
+  const int64_t groups = (n + 15) / 16;
+  parallel_for(groups, 64, [&](int64_t g0, int64_t g1) {
+    for (int64_t g = g0; g < g1; ++g) {
+      const int64_t j0 = g * 16;
+      score16(keys.at(j0), keys.entry_bytes(), int(std::min<int64_t>(16, n - j0)), *codes, head_w, scores + j0);
+    }
+  });
+  return true;
+}
+
+}  // namespace whalebox::model
