@@ -20,11 +20,11 @@
 namespace whalebox::model {
 namespace {
 
-constexpr int kMaxHeads = 64, kMaxWords = 128;  // index_head_dim <= 512
+constexpr int kMaxHeads = 64, kMaxWords = 64;  // index_head_dim <= 512 (dim / 8 dwords of codes)
 
 struct QueryCodes {
   int heads = 0, dim = 0;
-  int32_t even[kMaxHeads][kMaxWords], odd[kMaxHeads][kMaxWords];  // 4 s8 codes per word
+  int32_t even[kMaxHeads][kMaxWords], odd[kMaxHeads][kMaxWords];  // 4 s8 codes per dword of keys
   int32_t corr[kMaxHeads][kMaxWords / 4];                         // -12 * sum of codes per block
   float scale[kMaxHeads][kMaxWords / 4];                          // query scale / 4 per block
 };
@@ -54,7 +54,35 @@ void prepare(const uint8_t* q, int heads, int dim, int64_t qbytes, QueryCodes& o
   }
 }
 
-// Scores of keys [j0, j0 + m) (m <= 16, all in one page).
+// 16 rows of 16 dwords -> 16 columns (out[k] lane i = row i dword k).
+inline void transpose16(__m512i r[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+    r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+    r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+    r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  for (int k = 0; k < 4; ++k) {
+    t[k] = _mm512_shuffle_i32x4(r[k], r[4 + k], 0x88);
+    t[4 + k] = _mm512_shuffle_i32x4(r[k], r[4 + k], 0xdd);
+    t[8 + k] = _mm512_shuffle_i32x4(r[8 + k], r[12 + k], 0x88);
+    t[12 + k] = _mm512_shuffle_i32x4(r[8 + k], r[12 + k], 0xdd);
+  }
+  for (int k = 0; k < 4; ++k) {
+    r[k] = _mm512_shuffle_i32x4(t[k], t[8 + k], 0x88);
+    r[8 + k] = _mm512_shuffle_i32x4(t[k], t[8 + k], 0xdd);
+    r[4 + k] = _mm512_shuffle_i32x4(t[4 + k], t[12 + k], 0x88);
+    r[12 + k] = _mm512_shuffle_i32x4(t[4 + k], t[12 + k], 0xdd);
+  }
+}
+
+// Scores of keys [j0, j0 + m) (m <= 16, all in one page). Keys are loaded 16 dwords (128
+// dims) at a time and transposed so that each vector lane holds one key.
 void score16(const uint8_t* base, int64_t stride, int m, const QueryCodes& q, const float* head_w, float* out) {
   const __mmask16 lanes = __mmask16((1u << m) - 1);
   const __m512i off = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
@@ -62,27 +90,35 @@ void score16(const uint8_t* base, int64_t stride, int m, const QueryCodes& q, co
   // e2m1 code -> 2 * value + 12, in every 128-bit lane for VPSHUFB.
   const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
   const __m512i nib = _mm512_set1_epi8(0x0f);
-  const int dim = q.dim, blocks = dim / 32;
+  const int dim = q.dim, words = dim / 8;
   __m512 total[kMaxHeads];
   for (int h = 0; h < q.heads; ++h) total[h] = _mm512_setzero_ps();
-  for (int b = 0; b < blocks; ++b) {
-    __m512i lo[4], hi[4];
-    for (int w = 0; w < 4; ++w) {
-      __m512i x = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), lanes,
-                                              _mm512_add_epi32(off, _mm512_set1_epi32(16 * b + 4 * w)), base, 1);
-      lo[w] = _mm512_shuffle_epi8(lut, _mm512_and_si512(x, nib));
-      hi[w] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi32(x, 4), nib));
-    }
-    __m512i sb = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), lanes,
-                                             _mm512_add_epi32(off, _mm512_set1_epi32(dim / 2 + b)), base, 1);
-    const __m512 ks = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_and_si512(sb, _mm512_set1_epi32(0xff)), 23));
-    for (int h = 0; h < q.heads; ++h) {
-      __m512i acc = _mm512_set1_epi32(q.corr[h][b]);
+  for (int g = 0; g < words; g += 16) {
+    const int gw = words - g < 16 ? words - g : 16;
+    const __mmask16 wmask = __mmask16((1u << gw) - 1);
+    __m512i col[16];
+    for (int i = 0; i < 16; ++i)
+      col[i] = i < m ? _mm512_maskz_loadu_epi32(wmask, base + i * stride + 4 * g) : _mm512_setzero_si512();
+    transpose16(col);
+    for (int b = g / 4; b < (g + gw) / 4; ++b) {
+      __m512i lo[4], hi[4];
       for (int w = 0; w < 4; ++w) {
-        acc = _mm512_dpbusd_epi32(acc, lo[w], _mm512_set1_epi32(q.even[h][4 * b + w]));
-        acc = _mm512_dpbusd_epi32(acc, hi[w], _mm512_set1_epi32(q.odd[h][4 * b + w]));
+        const __m512i x = col[4 * b + w - g];
+        lo[w] = _mm512_shuffle_epi8(lut, _mm512_and_si512(x, nib));
+        hi[w] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi32(x, 4), nib));
       }
-      total[h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(ks, _mm512_set1_ps(q.scale[h][b])), total[h]);
+      const __m512i sb = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), lanes,
+                                                     _mm512_add_epi32(off, _mm512_set1_epi32(dim / 2 + b / 4 * 4)), base, 1);
+      const __m512i e = _mm512_and_si512(_mm512_srli_epi32(sb, 8 * (b % 4)), _mm512_set1_epi32(0xff));
+      const __m512 ks = _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
+      for (int h = 0; h < q.heads; ++h) {
+        __m512i acc = _mm512_set1_epi32(q.corr[h][b]);
+        for (int w = 0; w < 4; ++w) {
+          acc = _mm512_dpbusd_epi32(acc, lo[w], _mm512_set1_epi32(q.even[h][4 * b + w]));
+          acc = _mm512_dpbusd_epi32(acc, hi[w], _mm512_set1_epi32(q.odd[h][4 * b + w]));
+        }
+        total[h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(ks, _mm512_set1_ps(q.scale[h][b])), total[h]);
+      }
     }
   }
   __m512 s = _mm512_setzero_ps();
@@ -107,7 +143,7 @@ bool indexer_int8_available() {
 bool indexer_scores_int8(const Config& c, const PagedEntries& keys, int64_t n, const uint8_t* q, const float* head_w,
                          float* scores) {
   const int dim = c.index_head_dim, heads = c.index_n_heads;
-  if (!indexer_int8_available() || active_isa() != Isa::Avx512 || heads > kMaxHeads || dim % 32 || dim / 4 > kMaxWords ||
+  if (!indexer_int8_available() || active_isa() != Isa::Avx512 || heads > kMaxHeads || dim % 32 || dim / 8 > kMaxWords ||
       PagedEntries::kPageEntries % 16)
     return false;
   static_assert(PagedEntries::kPageEntries % 16 == 0, "16-key groups stay within a page");

@@ -99,8 +99,19 @@ const KernelTable& kernels_for(const Weight& w) { return simd_ok(w) ? table() : 
 
 }  // namespace
 
+void scalar_attn_scores(const float* q, const float* k, int64_t n, int H, int hd, float scale, float* sc) {
+  for (int h = 0; h < H; ++h)
+    for (int64_t u = 0; u < n; ++u) sc[h * n + u] = scalar_dot(q + h * hd, k + u * hd, hd) * scale;
+}
+
+void scalar_attn_pv(const float* p, const float* k, int64_t n, int H, int hd, float* acc) {
+  for (int h = 0; h < H; ++h)
+    for (int64_t u = 0; u < n; ++u) scalar_axpy(acc + h * hd, p[h * n + u], k + u * hd, hd);
+}
+
 const KernelTable& scalar_kernels() {
-  static const KernelTable t{scalar_gemm_rows, scalar_dot, scalar_axpy, scalar_fp8_decode};
+  static const KernelTable t{scalar_gemm_rows, scalar_dot, scalar_axpy, scalar_fp8_decode, scalar_attn_scores,
+                             scalar_attn_pv};
   return t;
 }
 
@@ -189,6 +200,12 @@ void axpy(float* y, float a, const float* x, int64_t n) { table().axpy(y, a, x, 
 void fp8_decode(const uint8_t* in, int64_t n, float scale, float* out) {
   if (n % 16) return scalar_fp8_decode(in, n, scale, out);
   table().fp8_decode(in, n, scale, out);
+}
+void attn_scores(const float* q, const float* k, int64_t n, int H, int hd, float scale, float* sc) {
+  (hd % 16 ? scalar_kernels() : table()).attn_scores(q, k, n, H, hd, scale, sc);
+}
+void attn_pv(const float* p, const float* k, int64_t n, int H, int hd, float* acc) {
+  (hd % 16 ? scalar_kernels() : table()).attn_pv(p, k, n, H, hd, acc);
 }
 
 }  // namespace whalebox::model

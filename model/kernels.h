@@ -35,6 +35,10 @@ void gemm_bf16_reference(const Weight& w, const float* X, int64_t n, float* Y);
 float dot(const float* a, const float* b, int64_t n);
 void axpy(float* y, float a, const float* x, int64_t n);  // y += a * x
 void fp8_decode(const uint8_t* in, int64_t n, float scale, float* out);  // out = e4m3(in) * scale
+// Attention over a decoded chunk of n keys k [n, hd] for H heads q [H, hd]:
+// sc[h * n + u] = scale * q_h . k_u, and acc[h, :] += sum_u p[h * n + u] * k_u.
+void attn_scores(const float* q, const float* k, int64_t n, int H, int hd, float scale, float* sc);
+void attn_pv(const float* p, const float* k, int64_t n, int H, int hd, float* acc);
 
 // Dispatch table filled per ISA; internal, shared by the kernels_*.cc files.
 struct KernelTable {
@@ -45,6 +49,8 @@ struct KernelTable {
   void (*axpy)(float* y, float a, const float* x, int64_t n);
   // out[i] = e4m3(in[i]) * scale, n a multiple of 16 (KV entries, decoded per key by attention).
   void (*fp8_decode)(const uint8_t* in, int64_t n, float scale, float* out);
+  void (*attn_scores)(const float* q, const float* k, int64_t n, int H, int hd, float scale, float* sc);
+  void (*attn_pv)(const float* p, const float* k, int64_t n, int H, int hd, float* acc);
 };
 const KernelTable& scalar_kernels();
 // The BF16 path (kernels_bf16.cc); nullptr without AVX-512 BF16 + VBMI.

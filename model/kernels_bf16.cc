@@ -95,7 +95,16 @@ void bf16_rows(const Weight& w, const uint16_t* Xb, int64_t n, float* Y, int64_t
     for (int i = 0; i < nr; ++i) widen_row(w, r + i, panel.data() + i * K);
     int64_t t = 0;
     for (; t + 6 <= n; t += 6) tile<6>(panel.data(), K, Xb + t * K, Y + t * w.rows + r, w.rows, nr);
-    for (; t < n; ++t) tile<1>(panel.data(), K, Xb + t * K, Y + t * w.rows + r, w.rows, nr);
+    const uint16_t* x = Xb + t * K;
+    float* y = Y + t * w.rows + r;
+    switch (n - t) {  // the same accumulation per token, fewer tokens per pass
+      case 5: tile<5>(panel.data(), K, x, y, w.rows, nr); break;
+      case 4: tile<4>(panel.data(), K, x, y, w.rows, nr); break;
+      case 3: tile<3>(panel.data(), K, x, y, w.rows, nr); break;
+      case 2: tile<2>(panel.data(), K, x, y, w.rows, nr); break;
+      case 1: tile<1>(panel.data(), K, x, y, w.rows, nr); break;
+      default: break;
+    }
   }
 }
 

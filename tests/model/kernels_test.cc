@@ -133,19 +133,25 @@ TEST_P(Kernels, Bf16PathMatchesReferenceAndIsIncremental) {
       continue;
     }
     ASSERT_TRUE(o.w.bf16_exact);
-    const int64_t n = 13;  // a tile of 6 tokens, another, and a single one
-    std::vector<float> X(size_t(n * cols)), ref(size_t(n * rows)), Y(size_t(n * rows)), y(static_cast<size_t>(rows));
-    std::normal_distribution<float> nd(0, 1);
-    for (auto& v : X) v = nd(rng);
-    gemm_bf16_reference(o.w, X.data(), n, ref.data());
-    gemm(o.w, X.data(), n, Y.data(), Inputs::BF16);
-    double scale = 0;
-    for (float v : ref) scale = std::max<double>(scale, std::fabs(v));
-    for (int64_t i = 0; i < n * rows; ++i)
-      ASSERT_NEAR(Y[size_t(i)], ref[size_t(i)], 2e-6 * scale) << rows << "x" << cols << " at " << i;
-    for (int64_t t = 0; t < n; ++t) {
-      gemv(o.w, &X[size_t(t * cols)], y.data(), Inputs::BF16);
-      for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(y[size_t(r)], Y[size_t(t * rows + r)]) << "token " << t << " row " << r;
+    std::vector<float> X;
+    std::vector<float> Y;
+    // Two tiles of 6 tokens and a remainder of every size 1..5.
+    for (int64_t n : {13, 14, 15, 16, 17}) {
+      X.assign(size_t(n * cols), 0.0f);
+      Y.assign(size_t(n * rows), 0.0f);
+      std::vector<float> ref(size_t(n * rows)), y(static_cast<size_t>(rows));
+      std::normal_distribution<float> nd(0, 1);
+      for (auto& v : X) v = nd(rng);
+      gemm_bf16_reference(o.w, X.data(), n, ref.data());
+      gemm(o.w, X.data(), n, Y.data(), Inputs::BF16);
+      double scale = 0;
+      for (float v : ref) scale = std::max<double>(scale, std::fabs(v));
+      for (int64_t i = 0; i < n * rows; ++i)
+        ASSERT_NEAR(Y[size_t(i)], ref[size_t(i)], 2e-6 * scale) << rows << "x" << cols << " at " << i;
+      for (int64_t t = 0; t < n; ++t) {
+        gemv(o.w, &X[size_t(t * cols)], y.data(), Inputs::BF16);
+        for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(y[size_t(r)], Y[size_t(t * rows + r)]) << "token " << t << " row " << r;
+      }
     }
     // The inputs really are rounded: the FP32 path differs somewhere.
     std::vector<float> f(static_cast<size_t>(rows));
@@ -204,6 +210,33 @@ TEST(KernelsMisc, Bf16WideningOfEveryFp8CodeAndScaleLimits) {
   EXPECT_FALSE(widens_exactly_to_bf16(w));
   scale[0] = 241;
   EXPECT_FALSE(widens_exactly_to_bf16(w));
+}
+
+// Attention chunk kernels (q.K scores, P.V accumulation) against the scalar path, with head and
+// key counts that exercise the blocked bodies and their remainders.
+TEST(KernelsMisc, AttentionChunkKernelsMatchScalar) {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> nd(0, 1);
+  for (auto [H, hd, n] : {std::tuple{16, 512, 64}, {5, 96, 7}, {3, 48, 1}}) {
+    std::vector<float> q(size_t(H * hd)), k(size_t(n * hd)), p(size_t(H * n));
+    for (auto& v : q) v = nd(rng);
+    for (auto& v : k) v = nd(rng);
+    for (auto& v : p) v = std::fabs(nd(rng));
+    std::vector<float> ref_s(size_t(H * n)), ref_a(size_t(H * hd), 0.5f);
+    set_isa(Isa::Scalar);
+    attn_scores(q.data(), k.data(), n, H, hd, 0.125f, ref_s.data());
+    attn_pv(p.data(), k.data(), n, H, hd, ref_a.data());
+    for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+      if (int(isa) > int(best_isa())) continue;
+      set_isa(isa);
+      std::vector<float> sc(size_t(H * n)), acc(size_t(H * hd), 0.5f);
+      attn_scores(q.data(), k.data(), n, H, hd, 0.125f, sc.data());
+      attn_pv(p.data(), k.data(), n, H, hd, acc.data());
+      for (size_t i = 0; i < sc.size(); ++i) ASSERT_NEAR(sc[i], ref_s[i], 1e-4 * (1 + std::fabs(ref_s[i]))) << isa_name(isa) << " score " << i;
+      for (size_t i = 0; i < acc.size(); ++i) ASSERT_NEAR(acc[i], ref_a[i], 1e-4 * (1 + std::fabs(ref_a[i]))) << isa_name(isa) << " acc " << i;
+    }
+    set_isa(best_isa());
+  }
 }
 
 TEST(KernelsMisc, DotAxpyAndThreadPool) {
