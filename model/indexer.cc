@@ -1,6 +1,7 @@
 #include "model/indexer.h"
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
 
 #include "model/kernels.h"
@@ -64,10 +65,26 @@ std::vector<int32_t> topk_indices(const std::vector<float>& scores, int64_t k) {
     for (int64_t j = 0; j < n; ++j) idx[size_t(j)] = int32_t(j);
     return idx;
   }
-  // The k-th highest value, then every index above it and the lowest-index ties at it.
-  std::vector<float> v(scores);
-  std::nth_element(v.begin(), v.begin() + (k - 1), v.end(), std::greater<float>());
-  const float kth = v[size_t(k - 1)];
+  // The k-th highest value: a histogram of the top 12 bits of order-preserving keys finds its
+  // bucket in one pass, then only that bucket is searched. Then every index above it and the
+  // lowest-index ties at it.
+  auto order_key = [](float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return u & 0x80000000u ? ~u : u | 0x80000000u;
+  };
+  std::vector<uint32_t> hist(4096, 0);
+  for (float s : scores) ++hist[order_key(s) >> 20];
+  int64_t above_bucket = 0;
+  int bucket = 4095;
+  for (; bucket > 0 && above_bucket + hist[size_t(bucket)] < k; --bucket) above_bucket += hist[size_t(bucket)];
+  std::vector<float> v;
+  v.reserve(hist[size_t(bucket)]);
+  for (float s : scores)
+    if (int(order_key(s) >> 20) == bucket) v.push_back(s);
+  const int64_t r = k - above_bucket - 1;  // rank of the k-th value within its bucket
+  std::nth_element(v.begin(), v.begin() + r, v.end(), std::greater<float>());
+  const float kth = v[size_t(r)];
   int64_t above = 0;
   for (float s : scores) above += s > kth;
   int64_t ties = k - above;

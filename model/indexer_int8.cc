@@ -1,8 +1,8 @@
 // Fast-mode indexer scores on AVX-512 VNNI. Keys and queries are both FP4 e2m1 with one E8M0
 // scale per 32 values; twice an e2m1 value is an integer in [-12, 12], so each 32-block dot
 // product is an exact int32 (VPDPBUSD on key codes + 12 as u8 times query codes as s8, the +12
-// taken back by starting the accumulator at -12 * sum(query codes)). 16 keys per vector lane
-// group; blocks are scaled and summed in FP32 in block order, heads in head order.
+// taken back by starting the accumulator at -12 * sum(query codes)). One key per vector lane;
+// blocks are scaled and summed in FP32 in block order, heads in head order.
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -81,50 +81,76 @@ inline void transpose16(__m512i r[16]) {
   }
 }
 
-// Scores of keys [j0, j0 + m) (m <= 16, all in one page). Keys are loaded 16 dwords (128
-// dims) at a time and transposed so that each vector lane holds one key.
-void score16(const uint8_t* base, int64_t stride, int m, const QueryCodes& q, const float* head_w, float* out) {
-  const __mmask16 lanes = __mmask16((1u << m) - 1);
+// Scores of keys [j0, j0 + m) (m <= 32, all in one page), in two groups of 16 lanes that share
+// each query broadcast. Keys are loaded 16 dwords (128 dims) at a time and transposed so that
+// each vector lane holds one key.
+void score32(const uint8_t* base, int64_t stride, int m, const QueryCodes& q, const float* head_w, float* out) {
+  constexpr int G = 2;
+  __mmask16 lanes[G];
+  for (int g = 0; g < G; ++g) {
+    const int mg = std::clamp(m - 16 * g, 0, 16);
+    lanes[g] = __mmask16((1u << mg) - 1);
+  }
   const __m512i off = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                          _mm512_set1_epi32(int32_t(stride)));
   // e2m1 code -> 2 * value + 12, in every 128-bit lane for VPSHUFB.
   const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
   const __m512i nib = _mm512_set1_epi8(0x0f);
   const int dim = q.dim, words = dim / 8;
-  __m512 total[kMaxHeads];
-  for (int h = 0; h < q.heads; ++h) total[h] = _mm512_setzero_ps();
-  for (int g = 0; g < words; g += 16) {
-    const int gw = words - g < 16 ? words - g : 16;
-    const __mmask16 wmask = __mmask16((1u << gw) - 1);
-    __m512i col[16];
-    for (int i = 0; i < 16; ++i)
-      col[i] = i < m ? _mm512_maskz_loadu_epi32(wmask, base + i * stride + 4 * g) : _mm512_setzero_si512();
-    transpose16(col);
-    for (int b = g / 4; b < (g + gw) / 4; ++b) {
-      __m512i lo[4], hi[4];
-      for (int w = 0; w < 4; ++w) {
-        const __m512i x = col[4 * b + w - g];
-        lo[w] = _mm512_shuffle_epi8(lut, _mm512_and_si512(x, nib));
-        hi[w] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi32(x, 4), nib));
-      }
-      const __m512i sb = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), lanes,
-                                                     _mm512_add_epi32(off, _mm512_set1_epi32(dim / 2 + b / 4 * 4)), base, 1);
-      const __m512i e = _mm512_and_si512(_mm512_srli_epi32(sb, 8 * (b % 4)), _mm512_set1_epi32(0xff));
-      const __m512 ks = _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
-      for (int h = 0; h < q.heads; ++h) {
-        __m512i acc = _mm512_set1_epi32(q.corr[h][b]);
+  __m512 total[kMaxHeads][G];
+  for (int h = 0; h < q.heads; ++h)
+    for (int g = 0; g < G; ++g) total[h][g] = _mm512_setzero_ps();
+  for (int c0 = 0; c0 < words; c0 += 16) {
+    const int cw = words - c0 < 16 ? words - c0 : 16;
+    const __mmask16 wmask = __mmask16((1u << cw) - 1);
+    __m512i col[G][16];
+    for (int g = 0; g < G; ++g) {
+      for (int i = 0; i < 16; ++i)
+        col[g][i] = 16 * g + i < m ? _mm512_maskz_loadu_epi32(wmask, base + (16 * g + i) * stride + 4 * c0)
+                                   : _mm512_setzero_si512();
+      transpose16(col[g]);
+    }
+    for (int b = c0 / 4; b < (c0 + cw) / 4; ++b) {
+      __m512i lo[G][4], hi[G][4];
+      __m512 ks[G];
+      for (int g = 0; g < G; ++g) {
         for (int w = 0; w < 4; ++w) {
-          acc = _mm512_dpbusd_epi32(acc, lo[w], _mm512_set1_epi32(q.even[h][4 * b + w]));
-          acc = _mm512_dpbusd_epi32(acc, hi[w], _mm512_set1_epi32(q.odd[h][4 * b + w]));
+          const __m512i x = col[g][4 * b + w - c0];
+          lo[g][w] = _mm512_shuffle_epi8(lut, _mm512_and_si512(x, nib));
+          hi[g][w] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi32(x, 4), nib));
         }
-        total[h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(ks, _mm512_set1_ps(q.scale[h][b])), total[h]);
+        const __m512i sb = _mm512_mask_i32gather_epi32(
+            _mm512_setzero_si512(), lanes[g], _mm512_add_epi32(off, _mm512_set1_epi32(dim / 2 + b / 4 * 4)),
+            base + 16 * g * stride, 1);
+        const __m512i e = _mm512_and_si512(_mm512_srli_epi32(sb, 8 * (b % 4)), _mm512_set1_epi32(0xff));
+        ks[g] = _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
+      }
+      for (int h = 0; h < q.heads; ++h) {
+        __m512i qe[4], qo[4];
+        for (int w = 0; w < 4; ++w) {
+          qe[w] = _mm512_set1_epi32(q.even[h][4 * b + w]);
+          qo[w] = _mm512_set1_epi32(q.odd[h][4 * b + w]);
+        }
+        const __m512i corr = _mm512_set1_epi32(q.corr[h][b]);
+        const __m512 qs = _mm512_set1_ps(q.scale[h][b]);
+        for (int g = 0; g < G; ++g) {
+          __m512i acc = corr;
+          for (int w = 0; w < 4; ++w) {
+            acc = _mm512_dpbusd_epi32(acc, lo[g][w], qe[w]);
+            acc = _mm512_dpbusd_epi32(acc, hi[g][w], qo[w]);
+          }
+          total[h][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(ks[g], qs), total[h][g]);
+        }
       }
     }
   }
-  __m512 s = _mm512_setzero_ps();
-  for (int h = 0; h < q.heads; ++h)
-    s = _mm512_fmadd_ps(_mm512_set1_ps(head_w[h]), _mm512_max_ps(total[h], _mm512_setzero_ps()), s);
-  _mm512_mask_storeu_ps(out, lanes, s);
+  for (int g = 0; g < G; ++g) {
+    if (!lanes[g]) continue;
+    __m512 s = _mm512_setzero_ps();
+    for (int h = 0; h < q.heads; ++h)
+      s = _mm512_fmadd_ps(_mm512_set1_ps(head_w[h]), _mm512_max_ps(total[h][g], _mm512_setzero_ps()), s);
+    _mm512_mask_storeu_ps(out + 16 * g, lanes[g], s);
+  }
 }
 
 }  // namespace
@@ -144,16 +170,16 @@ bool indexer_scores_int8(const Config& c, const PagedEntries& keys, int64_t n, c
                          float* scores) {
   const int dim = c.index_head_dim, heads = c.index_n_heads;
   if (!indexer_int8_available() || active_isa() != Isa::Avx512 || heads > kMaxHeads || dim % 32 || dim / 8 > kMaxWords ||
-      PagedEntries::kPageEntries % 16)
+      PagedEntries::kPageEntries % 32)
     return false;
-  static_assert(PagedEntries::kPageEntries % 16 == 0, "16-key groups stay within a page");
+  static_assert(PagedEntries::kPageEntries % 32 == 0, "32-key groups stay within a page");
   auto codes = std::make_unique<QueryCodes>();
   prepare(q, heads, dim, keys.entry_bytes(), *codes);
-  const int64_t groups = (n + 15) / 16;
-  parallel_for(groups, 64, [&](int64_t g0, int64_t g1) {
+  const int64_t groups = (n + 31) / 32;
+  parallel_for(groups, 32, [&](int64_t g0, int64_t g1) {
     for (int64_t g = g0; g < g1; ++g) {
-      const int64_t j0 = g * 16;
-      score16(keys.at(j0), keys.entry_bytes(), int(std::min<int64_t>(16, n - j0)), *codes, head_w, scores + j0);
+      const int64_t j0 = g * 32;
+      score32(keys.at(j0), keys.entry_bytes(), int(std::min<int64_t>(32, n - j0)), *codes, head_w, scores + j0);
     }
   });
   return true;

@@ -51,21 +51,52 @@ inline __m512i widen_fp4(const uint8_t* p, int e) {
   return _mm512_permutexvar_epi16(w, table);
 }
 
-// Row r of w widened to BF16 (scales folded) into out[0, K).
+// Columns [c, c + 32) of a row widened to BF16 (scales folded); srow = the row's scale bytes.
+template <WeightFormat F>
+inline __m512i widen_at(const Weight& w, const uint8_t* row, const uint8_t* srow, int64_t c) {
+  if constexpr (F == WeightFormat::BF16) return _mm512_loadu_si512(row + 2 * c);
+  if constexpr (F == WeightFormat::FP8) return widen_fp8(row + c, srow[c / w.block_cols]);
+  if constexpr (F == WeightFormat::FP4) return widen_fp4(row + c / 2, srow[c / 32]);
+  return _mm512_setzero_si512();  // F32 takes the FP32 path
+}
+
+inline const uint8_t* scale_row(const Weight& w, int64_t r) {
+  return w.scale ? w.scale + ((w.row0 + r) / w.block_rows) * w.scale_cols : nullptr;
+}
+
+// Row r of w widened to BF16 into out[0, K).
+template <WeightFormat F>
 void widen_row(const Weight& w, int64_t r, uint16_t* out) {
   const uint8_t* row = w.data + size_t(r) * w.row_bytes();
+  const uint8_t* srow = scale_row(w, r);
+  for (int64_t c = 0; c < w.cols; c += 32) _mm512_storeu_si512(out + c, widen_at<F>(w, row, srow, c));
+}
+
+// Few tokens (decode): 4 rows widened in registers straight into NT x 4 accumulators, in the
+// same order as tile() below, so the result is the same as with a widened panel.
+template <WeightFormat F, int NT>
+void direct(const Weight& w, int64_t r, int nr, const uint16_t* Xb, float* Y, int64_t ystride) {
   const int64_t K = w.cols;
-  const uint8_t* srow = w.scale ? w.scale + ((w.row0 + r) / w.block_rows) * w.scale_cols : nullptr;
-  for (int64_t c = 0; c < K; c += 32) {
-    __m512i v;
-    switch (w.format) {
-      case WeightFormat::BF16: v = _mm512_loadu_si512(row + 2 * c); break;
-      case WeightFormat::FP8: v = widen_fp8(row + c, srow[c / w.block_cols]); break;
-      case WeightFormat::FP4: v = widen_fp4(row + c / 2, srow[c / 32]); break;
-      default: v = _mm512_setzero_si512(); break;  // not reached: F32 takes the FP32 path
-    }
-    _mm512_storeu_si512(out + c, v);
+  const uint8_t* row[4];
+  const uint8_t* srow[4];
+  for (int i = 0; i < 4; ++i) {
+    const int64_t ri = r + (i < nr ? i : 0);
+    row[i] = w.data + size_t(ri) * w.row_bytes();
+    srow[i] = scale_row(w, ri);
   }
+  __m512 acc[4][NT];
+  for (auto& a : acc)
+    for (auto& v : a) v = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; k += 32) {
+    __m512bh wv[4];
+    for (int i = 0; i < 4; ++i) wv[i] = (__m512bh)widen_at<F>(w, row[i], srow[i], k);
+    for (int j = 0; j < NT; ++j) {
+      const __m512bh x = (__m512bh)_mm512_loadu_si512(Xb + j * K + k);
+      for (int i = 0; i < 4; ++i) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], wv[i], x);
+    }
+  }
+  for (int j = 0; j < NT; ++j)
+    for (int i = 0; i < nr; ++i) Y[j * ystride + i] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
 // NT tokens x 4 widened rows: 4 * NT accumulators.
@@ -86,13 +117,22 @@ inline void tile(const uint16_t* Wb, int64_t K, const uint16_t* Xb, float* Y, in
     for (int i = 0; i < nr; ++i) Y[j * ystride + i] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
-void bf16_rows(const Weight& w, const uint16_t* Xb, int64_t n, float* Y, int64_t r0, int64_t r1) {
+template <WeightFormat F>
+void rows_of(const Weight& w, const uint16_t* Xb, int64_t n, float* Y, int64_t r0, int64_t r1) {
   const int64_t K = w.cols;
+  if (n <= 2) {
+    for (int64_t r = r0; r < r1; r += 4) {
+      const int nr = r1 - r < 4 ? int(r1 - r) : 4;
+      if (n == 1) direct<F, 1>(w, r, nr, Xb, Y + r, w.rows);
+      else direct<F, 2>(w, r, nr, Xb, Y + r, w.rows);
+    }
+    return;
+  }
   thread_local std::vector<uint16_t> panel;
   panel.assign(size_t(4 * K), 0);
   for (int64_t r = r0; r < r1; r += 4) {
     const int nr = r1 - r < 4 ? int(r1 - r) : 4;
-    for (int i = 0; i < nr; ++i) widen_row(w, r + i, panel.data() + i * K);
+    for (int i = 0; i < nr; ++i) widen_row<F>(w, r + i, panel.data() + i * K);
     int64_t t = 0;
     for (; t + 6 <= n; t += 6) tile<6>(panel.data(), K, Xb + t * K, Y + t * w.rows + r, w.rows, nr);
     const uint16_t* x = Xb + t * K;
@@ -105,6 +145,15 @@ void bf16_rows(const Weight& w, const uint16_t* Xb, int64_t n, float* Y, int64_t
       case 1: tile<1>(panel.data(), K, x, y, w.rows, nr); break;
       default: break;
     }
+  }
+}
+
+void bf16_rows(const Weight& w, const uint16_t* Xb, int64_t n, float* Y, int64_t r0, int64_t r1) {
+  switch (w.format) {
+    case WeightFormat::BF16: return rows_of<WeightFormat::BF16>(w, Xb, n, Y, r0, r1);
+    case WeightFormat::FP8: return rows_of<WeightFormat::FP8>(w, Xb, n, Y, r0, r1);
+    case WeightFormat::FP4: return rows_of<WeightFormat::FP4>(w, Xb, n, Y, r0, r1);
+    case WeightFormat::F32: return;  // not reached: F32 weights take the FP32 path
   }
 }
 

@@ -135,8 +135,8 @@ TEST_P(Kernels, Bf16PathMatchesReferenceAndIsIncremental) {
     ASSERT_TRUE(o.w.bf16_exact);
     std::vector<float> X;
     std::vector<float> Y;
-    // Two tiles of 6 tokens and a remainder of every size 1..5.
-    for (int64_t n : {13, 14, 15, 16, 17}) {
+    // Two tokens (widened in registers), and two tiles of 6 tokens with a remainder of 1..5.
+    for (int64_t n : {2, 13, 14, 15, 16, 17}) {
       X.assign(size_t(n * cols), 0.0f);
       Y.assign(size_t(n * rows), 0.0f);
       std::vector<float> ref(size_t(n * rows)), y(static_cast<size_t>(rows));
