@@ -99,6 +99,10 @@ const KernelTable& kernels_for(const Weight& w) { return simd_ok(w) ? table() : 
 
 }  // namespace
 
+void scalar_fp8_decode_blocks64(const uint8_t* in, int64_t n, const uint8_t* scales, float* out) {
+  for (int64_t b = 0; b < n; b += 64) scalar_fp8_decode(in + b, 64, e8m0_to_float(scales[b / 64]), out + b);
+}
+
 void scalar_attn_scores(const float* q, const float* k, int64_t n, int H, int hd, float scale, float* sc) {
   for (int h = 0; h < H; ++h)
     for (int64_t u = 0; u < n; ++u) sc[h * n + u] = scalar_dot(q + h * hd, k + u * hd, hd) * scale;
@@ -110,8 +114,8 @@ void scalar_attn_pv(const float* p, const float* k, int64_t n, int H, int hd, fl
 }
 
 const KernelTable& scalar_kernels() {
-  static const KernelTable t{scalar_gemm_rows, scalar_dot, scalar_axpy, scalar_fp8_decode, scalar_attn_scores,
-                             scalar_attn_pv};
+  static const KernelTable t{scalar_gemm_rows,    scalar_dot,         scalar_axpy,   scalar_fp8_decode,
+                             scalar_fp8_decode_blocks64, scalar_attn_scores, scalar_attn_pv};
   return t;
 }
 
@@ -200,6 +204,9 @@ void axpy(float* y, float a, const float* x, int64_t n) { table().axpy(y, a, x, 
 void fp8_decode(const uint8_t* in, int64_t n, float scale, float* out) {
   if (n % 16) return scalar_fp8_decode(in, n, scale, out);
   table().fp8_decode(in, n, scale, out);
+}
+void fp8_decode_blocks64(const uint8_t* in, int64_t n, const uint8_t* scales, float* out) {
+  (n % 64 ? scalar_kernels() : table()).fp8_decode_blocks64(in, n, scales, out);
 }
 void attn_scores(const float* q, const float* k, int64_t n, int H, int hd, float scale, float* sc) {
   (hd % 16 ? scalar_kernels() : table()).attn_scores(q, k, n, H, hd, scale, sc);

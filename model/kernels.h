@@ -35,6 +35,8 @@ void gemm_bf16_reference(const Weight& w, const float* X, int64_t n, float* Y);
 float dot(const float* a, const float* b, int64_t n);
 void axpy(float* y, float a, const float* x, int64_t n);  // y += a * x
 void fp8_decode(const uint8_t* in, int64_t n, float scale, float* out);  // out = e4m3(in) * scale
+// One KV entry's nope dims: e4m3 values under one E8M0 scale per 64.
+void fp8_decode_blocks64(const uint8_t* in, int64_t n, const uint8_t* scales, float* out);
 // Attention over a decoded chunk of n keys k [n, hd] for H heads q [H, hd]:
 // sc[h * n + u] = scale * q_h . k_u, and acc[h, :] += sum_u p[h * n + u] * k_u.
 void attn_scores(const float* q, const float* k, int64_t n, int H, int hd, float scale, float* sc);
@@ -49,6 +51,8 @@ struct KernelTable {
   void (*axpy)(float* y, float a, const float* x, int64_t n);
   // out[i] = e4m3(in[i]) * scale, n a multiple of 16 (KV entries, decoded per key by attention).
   void (*fp8_decode)(const uint8_t* in, int64_t n, float scale, float* out);
+  // out[i] = e4m3(in[i]) * 2^(scales[i / 64] - 127), n a multiple of 64 (KV nope dims).
+  void (*fp8_decode_blocks64)(const uint8_t* in, int64_t n, const uint8_t* scales, float* out);
   void (*attn_scores)(const float* q, const float* k, int64_t n, int H, int hd, float scale, float* sc);
   void (*attn_pv)(const float* p, const float* k, int64_t n, int H, int hd, float* acc);
 };

@@ -180,4 +180,15 @@ void fp8_decode(const uint8_t* in, int64_t n, float scale, float* out) {
   for (int64_t i = 0; i < n; i += V::W) V::store(out + i, V::mul(V::fp8(in + i), s));
 }
 
+template <class V>
+void fp8_decode_blocks64(const uint8_t* in, int64_t n, const uint8_t* scales, float* out) {
+  for (int64_t b = 0; b < n; b += 64) {
+    const uint32_t e = scales[b / 64];  // as e8m0_to_float: 0 -> 2^-127, 255 -> NaN
+    const uint32_t u = e == 0 ? 0x00400000u : e == 255 ? 0x7fc00000u : e << 23;
+    float f;
+    __builtin_memcpy(&f, &u, 4);
+    fp8_decode<V>(in + b, 64, f, out + b);
+  }
+}
+
 }  // namespace whalebox::model::simd

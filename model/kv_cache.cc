@@ -48,7 +48,7 @@ void KvEntryFormat::decode(const uint8_t* in, float* x) const {
   }
   const bool f32 = layout == KvLayout::Exact;
   const uint8_t* scales = in + nope + (f32 ? 4 : 2) * rope_dim;
-  for (int b = 0; b < nope / 64; ++b) fp8_decode(in + b * 64, 64, e8m0_to_float(scales[b]), x + b * 64);
+  fp8_decode_blocks64(in, nope / 64 * 64, scales, x);
   if (f32) {
     std::memcpy(x + nope, in + nope, sizeof(float) * size_t(rope_dim));
     return;

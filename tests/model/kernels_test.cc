@@ -212,6 +212,21 @@ TEST(KernelsMisc, Bf16WideningOfEveryFp8CodeAndScaleLimits) {
   EXPECT_FALSE(widens_exactly_to_bf16(w));
 }
 
+// KV entry decode (e4m3 under E8M0 scales per 64, all 256 codes and the extreme scale bytes).
+TEST(KernelsMisc, Fp8BlockDecodeMatchesScalar) {
+  std::vector<uint8_t> in(512), scales = {0, 1, 120, 127, 134, 200, 254, 127};
+  for (int i = 0; i < 512; ++i) in[size_t(i)] = uint8_t(i * 7);
+  std::vector<float> ref(512), out(512);
+  for (int i = 0; i < 512; ++i) ref[size_t(i)] = fp8_to_float(in[size_t(i)]) * e8m0_to_float(scales[size_t(i / 64)]);
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+    if (int(isa) > int(best_isa())) continue;
+    set_isa(isa);
+    fp8_decode_blocks64(in.data(), 512, scales.data(), out.data());
+    for (int i = 0; i < 512; ++i) ASSERT_EQ(out[size_t(i)], ref[size_t(i)]) << isa_name(isa) << " " << i;
+  }
+  set_isa(best_isa());
+}
+
 // Attention chunk kernels (q.K scores, P.V accumulation) against the scalar path, with head and
 // key counts that exercise the blocked bodies and their remainders.
 TEST(KernelsMisc, AttentionChunkKernelsMatchScalar) {
