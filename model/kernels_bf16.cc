@@ -4,6 +4,7 @@
 // Each output (row, token) is one accumulator fed in column order and reduced by one fixed
 // tree, whatever the number of tokens in the call: decode (n = 1) and prefill give
 // bit-identical results.
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -19,45 +20,65 @@ namespace {
 // Exponent offset of block scale byte e, in BF16 exponent units (bits 7..14).
 inline __m512i exp_offset(int e) { return _mm512_set1_epi16(int16_t((e - 127) << 7)); }
 
-// 32 FP8 e4m3 bytes -> 32 BF16. Normal codes: magnitude bits shifted to the BF16 exponent and
-// mantissa fields, exponent rebiased (+120) and scaled; subnormal codes (exponent 0) from a table
-// of m * 2^-9 * scale; sign moved to bit 15.
-inline __m512i widen_fp8(const uint8_t* p, int e) {
-  const __m512i raw = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-  const __m512i mag = _mm512_and_si512(raw, _mm512_set1_epi16(0x7f));
-  __m512i v = _mm512_add_epi16(_mm512_slli_epi16(mag, 4), _mm512_set1_epi16(int16_t((e - 127 + 120) << 7)));
-  // BF16 bits of m * 2^-9 for m = 0..7.
-  const __m512i sub_base = _mm512_setr_epi32(0x3b000000, 0x3bc03b80, 0x3c203c00, 0x3c603c40, 0, 0, 0, 0, 0, 0, 0, 0,
-                                             0, 0, 0, 0);
-  const __m512i sub = _mm512_mask_add_epi16(sub_base, 0xfe, sub_base, exp_offset(e));
-  v = _mm512_mask_permutexvar_epi16(v, _mm512_testn_epi16_mask(raw, _mm512_set1_epi16(0x78)), mag, sub);
-  return _mm512_ternarylogic_epi32(v, _mm512_slli_epi16(raw, 8), _mm512_set1_epi16(int16_t(0x8000)), 0xf8);
-}
+// What a block scale contributes to widening, computed once per scale block.
+// FP8: the exponent rebias (+120) plus scale, and the subnormal table (m * 2^-9 * scale);
+// FP4: the 16-entry value table times the scale.
+struct Scaled {
+  __m512i a, b;
+};
 
-// 16 bytes of FP4 e2m1 pairs (element 2i low nibble) -> 32 BF16, all under one scale.
-inline __m512i widen_fp4(const uint8_t* p, int e) {
-  // BF16 of 0, .5, 1, 1.5, 2, 3, 4, 6 and their negatives, repeated for indices 16..31.
-  const __m512i base = _mm512_setr_epi32(0x3f000000, 0x3fc03f80, 0x40404000, 0x40c04080, 0xbf008000, 0xbfc0bf80,
-                                         0xc040c000, 0xc0c0c080, 0x3f000000, 0x3fc03f80, 0x40404000, 0x40c04080,
-                                         0xbf008000, 0xbfc0bf80, 0xc040c000, 0xc0c0c080);
-  const __m512i table = _mm512_mask_add_epi16(base, 0xfefefefe, base, exp_offset(e));
-  // Word j <- byte j/2; odd words shifted right by 4; vpermw reads the low 5 bits.
-  const __m512i dup = _mm512_setr_epi32(0x00000000, 0x00010001, 0x00020002, 0x00030003, 0x00040004, 0x00050005,
-                                        0x00060006, 0x00070007, 0x00080008, 0x00090009, 0x000a000a, 0x000b000b,
-                                        0x000c000c, 0x000d000d, 0x000e000e, 0x000f000f);
-  const __m512i src = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  __m512i w = _mm512_maskz_permutexvar_epi8(0x5555555555555555ull, dup, src);
-  w = _mm512_srlv_epi16(w, _mm512_set1_epi32(0x00040000));
-  return _mm512_permutexvar_epi16(w, table);
-}
-
-// Columns [c, c + 32) of a row widened to BF16 (scales folded); srow = the row's scale bytes.
 template <WeightFormat F>
-inline __m512i widen_at(const Weight& w, const uint8_t* row, const uint8_t* srow, int64_t c) {
-  if constexpr (F == WeightFormat::BF16) return _mm512_loadu_si512(row + 2 * c);
-  if constexpr (F == WeightFormat::FP8) return widen_fp8(row + c, srow[c / w.block_cols]);
-  if constexpr (F == WeightFormat::FP4) return widen_fp4(row + c / 2, srow[c / 32]);
-  return _mm512_setzero_si512();  // F32 takes the FP32 path
+inline Scaled scaled(int e) {
+  if constexpr (F == WeightFormat::FP8) {
+    // BF16 bits of m * 2^-9 for m = 0..7.
+    const __m512i sub_base = _mm512_setr_epi32(0x3b000000, 0x3bc03b80, 0x3c203c00, 0x3c603c40, 0, 0, 0, 0, 0, 0, 0,
+                                               0, 0, 0, 0, 0);
+    return {_mm512_set1_epi16(int16_t((e - 127 + 120) << 7)), _mm512_mask_add_epi16(sub_base, 0xfe, sub_base, exp_offset(e))};
+  } else if constexpr (F == WeightFormat::FP4) {
+    // BF16 of 0, .5, 1, 1.5, 2, 3, 4, 6 and their negatives, repeated for indices 16..31.
+    const __m512i base = _mm512_setr_epi32(0x3f000000, 0x3fc03f80, 0x40404000, 0x40c04080, 0xbf008000, 0xbfc0bf80,
+                                           0xc040c000, 0xc0c0c080, 0x3f000000, 0x3fc03f80, 0x40404000, 0x40c04080,
+                                           0xbf008000, 0xbfc0bf80, 0xc040c000, 0xc0c0c080);
+    return {_mm512_mask_add_epi16(base, 0xfefefefe, base, exp_offset(e)), _mm512_setzero_si512()};
+  } else {
+    return {_mm512_setzero_si512(), _mm512_setzero_si512()};
+  }
+}
+
+// Columns [c, c + 32) of a row widened to BF16 under its block's Scaled.
+// FP8 e4m3: magnitude bits shifted to the BF16 exponent and mantissa fields and rebiased;
+// subnormal codes (exponent 0) from the table; the sign (bit 15 of the sign-extended byte) kept.
+// FP4 e2m1 pairs (element 2i low nibble): word j <- byte j/2, odd words shifted right by 4,
+// then vpermw on the low 5 bits.
+template <WeightFormat F>
+inline __m512i widen(const uint8_t* row, int64_t c, const Scaled& s) {
+  if constexpr (F == WeightFormat::BF16) {
+    return _mm512_loadu_si512(row + 2 * c);
+  } else if constexpr (F == WeightFormat::FP8) {
+    const __m512i raw = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + c)));
+    const __m512i mag = _mm512_and_si512(raw, _mm512_set1_epi16(0x7f));
+    __m512i v = _mm512_add_epi16(_mm512_slli_epi16(mag, 4), s.a);
+    v = _mm512_mask_permutexvar_epi16(v, _mm512_testn_epi16_mask(raw, _mm512_set1_epi16(0x78)), mag, s.b);
+    return _mm512_ternarylogic_epi32(v, raw, _mm512_set1_epi16(int16_t(0x8000)), 0xf8);
+  } else if constexpr (F == WeightFormat::FP4) {
+    const __m512i dup = _mm512_setr_epi32(0x00000000, 0x00010001, 0x00020002, 0x00030003, 0x00040004, 0x00050005,
+                                          0x00060006, 0x00070007, 0x00080008, 0x00090009, 0x000a000a, 0x000b000b,
+                                          0x000c000c, 0x000d000d, 0x000e000e, 0x000f000f);
+    const __m512i src = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + c / 2)));
+    __m512i w = _mm512_maskz_permutexvar_epi8(0x5555555555555555ull, dup, src);
+    w = _mm512_srlv_epi16(w, _mm512_set1_epi32(0x00040000));
+    return _mm512_permutexvar_epi16(w, s.a);
+  } else {
+    return _mm512_setzero_si512();  // F32 takes the FP32 path
+  }
+}
+
+// Columns sharing one scale: FP8 blocks, FP4 32s, all of an unscaled row.
+template <WeightFormat F>
+inline int64_t scale_block(const Weight& w) {
+  if constexpr (F == WeightFormat::FP8) return w.block_cols;
+  if constexpr (F == WeightFormat::FP4) return 32;
+  return w.cols;
 }
 
 inline const uint8_t* scale_row(const Weight& w, int64_t r) {
@@ -69,14 +90,18 @@ template <WeightFormat F>
 void widen_row(const Weight& w, int64_t r, uint16_t* out) {
   const uint8_t* row = w.data + size_t(r) * w.row_bytes();
   const uint8_t* srow = scale_row(w, r);
-  for (int64_t c = 0; c < w.cols; c += 32) _mm512_storeu_si512(out + c, widen_at<F>(w, row, srow, c));
+  const int64_t sb = scale_block<F>(w);
+  for (int64_t k0 = 0; k0 < w.cols; k0 += sb) {
+    const Scaled s = srow ? scaled<F>(srow[k0 / sb]) : scaled<F>(127);
+    for (int64_t c = k0; c < std::min(w.cols, k0 + sb); c += 32) _mm512_storeu_si512(out + c, widen<F>(row, c, s));
+  }
 }
 
 // Few tokens (decode): 4 rows widened in registers straight into NT x 4 accumulators, in the
 // same order as tile() below, so the result is the same as with a widened panel.
 template <WeightFormat F, int NT>
 void direct(const Weight& w, int64_t r, int nr, const uint16_t* Xb, float* Y, int64_t ystride) {
-  const int64_t K = w.cols;
+  const int64_t K = w.cols, sb = scale_block<F>(w);
   const uint8_t* row[4];
   const uint8_t* srow[4];
   for (int i = 0; i < 4; ++i) {
@@ -87,12 +112,16 @@ void direct(const Weight& w, int64_t r, int nr, const uint16_t* Xb, float* Y, in
   __m512 acc[4][NT];
   for (auto& a : acc)
     for (auto& v : a) v = _mm512_setzero_ps();
-  for (int64_t k = 0; k < K; k += 32) {
-    __m512bh wv[4];
-    for (int i = 0; i < 4; ++i) wv[i] = (__m512bh)widen_at<F>(w, row[i], srow[i], k);
-    for (int j = 0; j < NT; ++j) {
-      const __m512bh x = (__m512bh)_mm512_loadu_si512(Xb + j * K + k);
-      for (int i = 0; i < 4; ++i) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], wv[i], x);
+  for (int64_t k0 = 0; k0 < K; k0 += sb) {
+    Scaled s[4];
+    for (int i = 0; i < 4; ++i) s[i] = srow[i] ? scaled<F>(srow[i][k0 / sb]) : scaled<F>(127);
+    for (int64_t k = k0; k < std::min(K, k0 + sb); k += 32) {
+      __m512bh wv[4];
+      for (int i = 0; i < 4; ++i) wv[i] = (__m512bh)widen<F>(row[i], k, s[i]);
+      for (int j = 0; j < NT; ++j) {
+        const __m512bh x = (__m512bh)_mm512_loadu_si512(Xb + j * K + k);
+        for (int i = 0; i < 4; ++i) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], wv[i], x);
+      }
     }
   }
   for (int j = 0; j < NT; ++j)
