@@ -25,7 +25,9 @@ void attend(const float* q, int64_t S, const std::function<void(int64_t, float*)
   constexpr int64_t kChunk = 16;  // 16 decoded keys (32 KB at hd 512) stay in L1 for both passes
   const float scale = 1.0f / std::sqrt(float(hd));
   const int64_t chunks = (S + kChunk - 1) / kChunk;
-  const int parts = int(std::min<int64_t>(chunks, thread_count()));
+  // A few parts per thread, claimed dynamically: a thread that is descheduled (busy machine)
+  // holds up less. The split depends only on S and the thread count, so results stay fixed.
+  const int parts = int(std::min<int64_t>(chunks, 4 * int64_t(thread_count())));
   std::vector<float> acc(size_t(parts) * H * hd, 0.0f), mx(size_t(parts) * H, -INFINITY), den(size_t(parts) * H, 0.0f);
   parallel_for(parts, 1, [&](int64_t p0, int64_t p1) {
     thread_local std::vector<float> kbuf, sc;  // per thread: no page faults per chunk
