@@ -6,6 +6,7 @@
 // layer attends to every past token, uncompressed BF16 K=V) at the contexts it can hold.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 #include <sstream>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <unistd.h>
@@ -53,15 +55,36 @@ std::string bench_config(bool quick) {
   return j.dump();
 }
 
-// Read bandwidth: every thread sums its slice of a large buffer; best of a few passes.
+// Read bandwidth: every thread sums its slice of a large buffer with 512-bit loads (4
+// independent accumulators); best of a few passes.
+__attribute__((target("avx512f"))) uint64_t sum_slice(const uint64_t* p, int64_t n) {
+  __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a0 = _mm512_add_epi64(a0, _mm512_loadu_si512(p + i));
+    a1 = _mm512_add_epi64(a1, _mm512_loadu_si512(p + i + 8));
+    a2 = _mm512_add_epi64(a2, _mm512_loadu_si512(p + i + 16));
+    a3 = _mm512_add_epi64(a3, _mm512_loadu_si512(p + i + 24));
+  }
+  uint64_t s = uint64_t(_mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3))));
+  for (; i < n; ++i) s += p[i];
+  return s;
+}
+
 double measure_bandwidth_gbs(size_t bytes) {
   std::vector<uint64_t> buf(bytes / 8);
   for (size_t i = 0; i < buf.size(); ++i) buf[i] = i;
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f");
   double best = 0;
   std::atomic<uint64_t> sink{0};
-  for (int pass = 0; pass < 4; ++pass) {
+  for (int pass = 0; pass < 5; ++pass) {
     auto t0 = Clock::now();
     model::parallel_for(int64_t(buf.size()), 1 << 16, [&](int64_t b, int64_t e) {
+      if (avx512) {
+        sink += sum_slice(buf.data() + b, e - b);
+        return;
+      }
       uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
       int64_t i = b;
       for (; i + 4 <= e; i += 4) s0 += buf[size_t(i)], s1 += buf[size_t(i + 1)], s2 += buf[size_t(i + 2)], s3 += buf[size_t(i + 3)];
@@ -73,10 +96,10 @@ double measure_bandwidth_gbs(size_t bytes) {
   return best;
 }
 
-// Peak of the kernels' inner product on this machine, per thread, times the threads: AVX-512
-// BF16 dot products (VDPBF16PS, 2 FLOP x 32 per instruction) when the CPU has them.
+// Instruction peak of VDPBF16PS (register operands only, 64 FLOP per instruction), per thread,
+// times the threads. Reported for reference; the prefill target is set against the GEMM below.
 __attribute__((target("avx512f,avx512bf16"))) double bf16_peak_one_thread(int64_t iters) {
-  __m512 acc[8];
+  __m512 acc[16];  // enough independent chains to cover the instruction's latency
   for (auto& a : acc) a = _mm512_setzero_ps();
   __m512bh x = (__m512bh)_mm512_set1_epi16(0x3f80), y = (__m512bh)_mm512_set1_epi16(0x3c00);
   auto t0 = Clock::now();
@@ -86,21 +109,94 @@ __attribute__((target("avx512f,avx512bf16"))) double bf16_peak_one_thread(int64_
   float keep = 0;
   for (auto& a : acc) keep += _mm512_reduce_add_ps(a);
   if (keep == 1.2345f) std::cerr << "";
-  return double(iters) * 8 * 64 / s;  // 32 pairs -> 64 FLOP per instruction
+  return double(iters) * 16 * 64 / s;
 }
 
-double bf16_gemm_peak_gflops(bool* have_bf16) {
-  __builtin_cpu_init();
-  *have_bf16 = __builtin_cpu_supports("avx512bf16");
-  if (!*have_bf16) return 0;
+double bf16_instruction_peak_gflops() {
   int n = model::thread_count();
   std::vector<double> per(static_cast<size_t>(n));
   std::vector<std::thread> ts;
-  for (int i = 0; i < n; ++i) ts.emplace_back([&, i] { per[size_t(i)] = bf16_peak_one_thread(20'000'000); });
+  for (int i = 0; i < n; ++i) ts.emplace_back([&, i] { per[size_t(i)] = bf16_peak_one_thread(10'000'000); });
   for (auto& t : ts) t.join();
   double sum = 0;
   for (double v : per) sum += v;
   return sum / 1e9;
+}
+
+// The engine's own fast-mode GEMM (BF16 inputs x BF16-widened weights, VDPBF16PS) on a
+// prefill-shaped problem: `rows` x 1024 weights of the given format, 256 tokens; best of a few.
+double gemm_gflops(model::WeightFormat f, int64_t rows) {
+  const int64_t K = 1024, n = 256;
+  model::Weight w;
+  w.format = f;
+  w.rows = rows;
+  w.cols = K;
+  std::vector<uint8_t> data(w.row_bytes() * size_t(rows)), scale;
+  uint64_t s = 99;
+  for (auto& b : data) {
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    b = uint8_t(s);
+  }
+  if (f == model::WeightFormat::BF16)
+    for (size_t i = 0; i + 1 < data.size(); i += 2) data[i + 1] = uint8_t(0x3c + (data[i + 1] & 3));  // finite values
+  if (f == model::WeightFormat::FP8)
+    for (auto& b : data) b = (b & 0x7f) == 0x7f ? 0x3f : b;
+  if (f != model::WeightFormat::BF16) {
+    w.block_rows = f == model::WeightFormat::FP8 ? 128 : 1;
+    w.block_cols = f == model::WeightFormat::FP8 ? 128 : 32;
+    w.scale_cols = K / w.block_cols;
+    scale.assign(size_t((rows + w.block_rows - 1) / w.block_rows * w.scale_cols), 120);
+    w.scale = scale.data();
+  }
+  w.data = data.data();
+  w.bf16_exact = model::widens_exactly_to_bf16(w);
+  if (!w.bf16_exact || !model::bf16_kernels() || model::active_isa() != model::Isa::Avx512) return 0;
+  std::vector<float> X(size_t(n * K)), Y(size_t(n * rows));
+  for (size_t i = 0; i < X.size(); ++i) X[i] = float(int(i % 17) - 8) / 8.0f;
+  double best = 0;
+  for (int rep = 0; rep < 6; ++rep) {
+    auto t0 = Clock::now();
+    model::gemm(w, X.data(), n, Y.data(), model::Inputs::BF16);
+    best = std::max(best, 2.0 * double(rows * K * n) / seconds_since(t0) / 1e9);
+  }
+  return best;
+}
+
+// Multiply-adds of one token through the linears that run for it: every projection of every
+// block, the shared expert and k routed experts (the head runs once per call, counted apart).
+double linear_macs_per_token(const model::Model& m) {
+  const auto& c = m.config();
+  auto mac = [](const model::Weight& w) { return double(w.rows) * double(w.cols); };
+  double n = 0;
+  for (const auto& b : m.weights().layers) {
+    n += mac(b.wq_a) + mac(b.wq_b) + mac(b.wkv) + mac(b.wo_a) + mac(b.wo_b) + mac(b.gate);
+    if (b.compressor) n += mac(b.compressor->wkv) + mac(b.compressor->wgate);
+    if (b.idx_compressor)
+      n += mac(b.idx_wq_b) + mac(b.idx_weights_proj) + mac(b.idx_compressor->wkv) + mac(b.idx_compressor->wgate);
+    const auto& e = b.experts.at(0);
+    n += double(c.num_experts_per_tok) * (mac(e.w1) + mac(e.w2) + mac(e.w3));
+    if (b.shared) n += mac(b.shared->w1) + mac(b.shared->w2) + mac(b.shared->w3);
+  }
+  return n;
+}
+
+// Attention FLOPs of the token at position t: q.K and P.V over the window and the chosen or
+// all compressed entries (4 * heads * head_dim per key), and the indexer's q.K over n/4 keys.
+double attention_flops(const model::Config& c, int64_t t) {
+  double f = 0;
+  for (int l = 0; l < c.num_hidden_layers; ++l) {
+    const int r = c.ratio(l);
+    double keys = double(std::min<int64_t>(t + 1, c.sliding_window));
+    if (r == 4) {
+      const int64_t visible = (t + 1) / 4;
+      keys += double(std::min<int64_t>(visible, c.index_topk));
+      f += 2.0 * double(visible) * c.index_n_heads * c.index_head_dim;
+    } else if (r) {
+      keys += double((t + 1) / r);
+    }
+    f += 4.0 * keys * c.num_attention_heads * c.head_dim;
+  }
+  return f;
 }
 
 // A cache holding `n` tokens of context: valid random FP8 entries (E8M0 scales), random FP4
@@ -167,48 +263,66 @@ double kv_read_bytes(const model::Config& c, int64_t n, bool dense) {
   return b;
 }
 
-double decode_seconds(const model::Model& m, model::KvCache& cache, int steps) {
-  m.forward(cache, {7});  // warm-up step
-  auto t0 = Clock::now();
-  for (int i = 0; i < steps; ++i) m.forward(cache, {int32_t(8 + i)});
-  return seconds_since(t0) / steps;
-}
-
 }  // namespace
 
 int run_engine(const std::vector<std::string>& args) {
-  bool quick = false;
+  bool quick = false, dense_on = true;
   std::vector<int64_t> contexts = {4096, 65536, 262144, 1048576};
-  int64_t dense_budget = int64_t(4) << 30;
-  int steps = 4;
+  int64_t dense_budget = int64_t(4) << 30, prompt = 1024;
+  int steps = 8;
   // Flags may also come from the environment (scripts that cannot pass arguments).
   std::vector<std::string> argv = args;
   if (const char* env = std::getenv("WHALEBOX_BENCH_ENGINE_ARGS")) {
     std::istringstream ss(env);
     for (std::string a; ss >> a;) argv.push_back(a);
   }
-  const auto& args_all = argv;
-  for (size_t i = 0; i < args_all.size(); ++i) {
-    const auto& args = args_all;
-    if (args[i] == "--quick") {
-      quick = true;
-      contexts = {4096, 65536};
-      steps = 2;
-    } else if (args[i] == "--help" || args[i] == "-h") {
-      std::cout << "whalebox bench engine [--quick] [--threads N] [--dense-budget-gib G]\n"
-                   "  (or WHALEBOX_BENCH_ENGINE_ARGS=\"--quick ...\")\n"
-                   "  Random ~0.4B-parameter FP8/FP4 V4 checkpoint; prefill and decode tokens/s at 4K..1M context,\n"
-                   "  dense-attention baseline, KV bytes/token, memory bandwidth and BF16 peak of this machine.\n"
-                   "  --quick: a smaller model and contexts 4K, 64K (seconds instead of minutes).\n";
-      return 0;
-    } else if (args[i] == "--threads" && i + 1 < args.size()) {
-      model::set_thread_count(std::stoi(args[++i]));
-    } else if (args[i] == "--dense-budget-gib" && i + 1 < args.size()) {
-      dense_budget = int64_t(std::stod(args[++i]) * double(int64_t(1) << 30));
-    } else {
-      std::cerr << "bench engine: unknown argument " << args[i] << "\n";
-      return 2;
+  auto number = [&](size_t& i) -> int64_t {
+    if (i + 1 >= argv.size()) throw std::invalid_argument(argv[i] + " needs a value");
+    return std::stoll(argv[++i]);
+  };
+  try {
+    for (size_t i = 0; i < argv.size(); ++i) {
+      const std::string& a = argv[i];
+      if (a == "--quick") {
+        quick = true;
+        contexts = {4096, 65536};
+        steps = 2;
+        prompt = 256;
+      } else if (a == "--help" || a == "-h") {
+        std::cout << "whalebox bench engine [--quick] [--threads N] [--contexts N,N,...] [--steps N] [--prompt N]\n"
+                     "                      [--no-dense] [--dense-budget-gib G]\n"
+                     "  (or WHALEBOX_BENCH_ENGINE_ARGS=\"--quick ...\")\n"
+                     "  Random ~0.6B-parameter FP8/FP4 V4 checkpoint in fast mode; prefill and decode tokens/s at\n"
+                     "  4K..1M context, dense-attention baseline, KV bytes/token, and this machine's read bandwidth and\n"
+                     "  BF16 GEMM rate (the engine's own VDPBF16PS kernel), all in one run.\n"
+                     "  --quick: a smaller model, contexts 4K and 64K, 256-token prompt (seconds instead of minutes).\n"
+                     "  --contexts: decode contexts (the first is the reference of the slowdown ratio).\n"
+                     "  --steps: timed decode steps per context (default 8); --prompt: prefill tokens (default 1024).\n"
+                     "  --no-dense: skip the dense baseline.\n";
+        return 0;
+      } else if (a == "--threads") {
+        model::set_thread_count(int(number(i)));
+      } else if (a == "--dense-budget-gib" && i + 1 < argv.size()) {
+        dense_budget = int64_t(std::stod(argv[++i]) * double(int64_t(1) << 30));
+      } else if (a == "--contexts" && i + 1 < argv.size()) {
+        contexts.clear();
+        std::stringstream ss(argv[++i]);
+        for (std::string v; std::getline(ss, v, ',');) contexts.push_back(std::stoll(v));
+        if (contexts.empty()) throw std::invalid_argument("--contexts needs at least one number");
+      } else if (a == "--steps") {
+        steps = int(std::max<int64_t>(1, number(i)));
+      } else if (a == "--prompt") {
+        prompt = std::max<int64_t>(1, number(i));
+      } else if (a == "--no-dense") {
+        dense_on = false;
+      } else {
+        std::cerr << "bench engine: unknown argument " << a << " (see --help)\n";
+        return 2;
+      }
     }
+  } catch (const std::exception& e) {
+    std::cerr << "bench engine: bad arguments: " << e.what() << " (see --help)\n";
+    return 2;
   }
   namespace fs = std::filesystem;
   fs::path dir = fs::temp_directory_path() / ("whalebox-bench-engine-" + std::to_string(getpid()));
@@ -218,7 +332,7 @@ int run_engine(const std::vector<std::string>& args) {
     model::write_random_checkpoint(dir.string(), bench_config(quick), 42);
     std::cerr << "checkpoint written in " << seconds_since(t0) << " s\n";
     model::EngineOptions eo;
-    eo.exact = false;  // production layout: FP8 entries with BF16 rope dims, 584 B
+    eo.exact = false;  // fast mode: production KV layout (584 B entries), BF16 GEMM inputs, int8 indexer
     auto m = model::Model::load(dir.string(), eo);
     const auto& c = m->config();
     auto plan = model::make_plan(c, contexts.back());
@@ -227,16 +341,26 @@ int run_engine(const std::vector<std::string>& args) {
                     {"layers", c.num_hidden_layers}, {"isa", model::isa_name(model::active_isa())},
                     {"threads", model::thread_count()}};
     std::cerr << "model: " << plan.params_total / 1e6 << " M params, " << plan.params_active / 1e6 << " M active, "
-              << model::thread_count() << " threads, " << model::isa_name(model::active_isa()) << "\n";
+              << m->weights().weight_bytes_per_token / 1e6 << " MB weights read per token, " << model::thread_count()
+              << " threads, " << model::isa_name(model::active_isa()) << "\n";
 
     double bw = measure_bandwidth_gbs(quick ? (size_t(256) << 20) : (size_t(1) << 30));
-    bool have_bf16 = false;
-    double peak = bf16_gemm_peak_gflops(&have_bf16);
-    out["machine"] = {{"read_bandwidth_gbs", bw}, {"bf16_peak_gflops", peak}, {"has_avx512_bf16", have_bf16}};
-    std::cerr << "bandwidth " << bw << " GB/s, BF16 peak " << peak << " GFLOP/s\n";
+    __builtin_cpu_init();
+    const bool have_bf16 = __builtin_cpu_supports("avx512bf16");
+    const double instr_peak = have_bf16 ? bf16_instruction_peak_gflops() : 0.0;
+    const double peak = gemm_gflops(model::WeightFormat::BF16, 2048);
+    const double fp8_rate = gemm_gflops(model::WeightFormat::FP8, 2048), fp4_rate = gemm_gflops(model::WeightFormat::FP4, 2048);
+    out["machine"] = {{"read_bandwidth_gbs", bw},
+                      {"bf16_gemm_gflops", peak},
+                      {"fp8_weight_gemm_gflops", fp8_rate},
+                      {"fp4_weight_gemm_gflops", fp4_rate},
+                      {"dpbf16_instruction_peak_gflops", instr_peak},
+                      {"has_avx512_bf16", have_bf16}};
+    std::cerr << "bandwidth " << bw << " GB/s; BF16 GEMM " << peak << " GFLOP/s (FP8 weights " << fp8_rate
+              << ", FP4 " << fp4_rate << "; VDPBF16PS instruction peak " << instr_peak << ")\n";
 
-    // Prefill: a fresh sequence, chunked like real prompts.
-    const int64_t prompt = quick ? 256 : 1024;
+    // Prefill: a fresh sequence, chunked like real prompts. FLOPs actually done: the linears of
+    // every token, the head once (last position only), attention and indexer per position.
     std::vector<int32_t> toks(static_cast<size_t>(prompt));
     for (int64_t i = 0; i < prompt; ++i) toks[size_t(i)] = int32_t(2 + (i * 7919) % (c.vocab_size - 2));
     auto cache = m->new_cache();
@@ -244,32 +368,75 @@ int run_engine(const std::vector<std::string>& args) {
     m->forward(cache, toks);
     double pre_s = seconds_since(t0);
     double pre_tps = double(prompt) / pre_s;
-    double pre_gflops = 2.0 * double(plan.params_active) * double(prompt) / pre_s / 1e9;
+    const double linear_flops = 2.0 * linear_macs_per_token(*m) * double(prompt) +
+                                2.0 * double(m->weights().head.rows) * double(m->weights().head.cols);
+    double attn_flops = 0;
+    for (int64_t t = 0; t < prompt; ++t) attn_flops += attention_flops(c, t);
+    const double pre_gflops = (linear_flops + attn_flops) / pre_s / 1e9;
     out["prefill"] = {{"tokens", prompt}, {"tokens_per_s", pre_tps}, {"gflops", pre_gflops},
-                      {"fraction_of_bf16_peak", peak > 0 ? pre_gflops / peak : 0.0}};
-    std::cerr << "prefill " << pre_tps << " tok/s (" << pre_gflops << " GFLOP/s)\n";
+                      {"linear_gflop", linear_flops / 1e9}, {"attention_gflop", attn_flops / 1e9},
+                      {"fraction_of_bf16_gemm", peak > 0 ? pre_gflops / peak : 0.0},
+                      {"fraction_of_dpbf16_instruction_peak", instr_peak > 0 ? pre_gflops / instr_peak : 0.0}};
+    std::cerr << "prefill " << pre_tps << " tok/s (" << pre_gflops << " GFLOP/s, " << (peak > 0 ? 100 * pre_gflops / peak : 0)
+              << " % of the BF16 GEMM)\n";
 
+    // Decode: every context's cache is built first, then the timed steps go round-robin over
+    // them (and the dense baseline), so load from other processes on a shared machine falls on
+    // all contexts alike; each context reports its fastest and its median step.
+    struct Ctx {
+      int64_t n;
+      model::KvCache v4;
+      std::optional<model::KvCache> dense;
+      std::vector<double> v4_s, dense_s;
+    };
+    std::vector<Ctx> ctxs;
+    for (int64_t n : contexts) {
+      ctxs.push_back({n, synthetic_cache(*m, n, false), std::nullopt, {}, {}});
+      const double dense_bytes = double(n) * c.head_dim * 2 * c.num_hidden_layers;
+      if (dense_on && dense_bytes <= double(dense_budget)) ctxs.back().dense = synthetic_cache(*m, n, true);
+      std::cerr << "cache @" << n << " built\n";
+    }
+    auto step = [&](model::KvCache& kc, int i) {
+      auto s0 = Clock::now();
+      m->forward(kc, {int32_t(8 + i)});
+      return seconds_since(s0);
+    };
+    for (auto& x : ctxs) {  // warm-up step each
+      step(x.v4, 0);
+      if (x.dense) step(*x.dense, 0);
+    }
+    for (int i = 1; i <= steps; ++i)
+      for (auto& x : ctxs) {
+        x.v4_s.push_back(step(x.v4, i));
+        if (x.dense) x.dense_s.push_back(step(*x.dense, i));
+      }
+    auto best = [](std::vector<double> v) { return *std::min_element(v.begin(), v.end()); };
+    auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
     nlohmann::json dec = nlohmann::json::array(), dense = nlohmann::json::array();
     double tps_first = 0, tps_last = 0, kv_per_token = 0;
-    for (int64_t n : contexts) {
-      auto sc = synthetic_cache(*m, n, false);
-      double s = decode_seconds(*m, sc, steps);
+    for (auto& x : ctxs) {
+      const int64_t n = x.n;
+      const double s = best(x.v4_s);
       double bytes = double(m->weights().weight_bytes_per_token) + kv_read_bytes(c, n, false);
       double roof = bytes / (bw * 1e9);
-      kv_per_token = double(sc.kv_bytes()) / double(sc.length());
-      dec.push_back({{"context", n}, {"tokens_per_s", 1.0 / s}, {"bytes_read_per_token", bytes},
-                     {"roofline_tokens_per_s", 1.0 / roof}, {"fraction_of_roofline", roof / s},
-                     {"kv_bytes_per_token", kv_per_token}});
+      kv_per_token = double(x.v4.kv_bytes()) / double(x.v4.length());
+      dec.push_back({{"context", n}, {"tokens_per_s", 1.0 / s}, {"tokens_per_s_median", 1.0 / median(x.v4_s)},
+                     {"bytes_read_per_token", bytes}, {"roofline_tokens_per_s", 1.0 / roof},
+                     {"fraction_of_roofline", roof / s}, {"kv_bytes_per_token", kv_per_token}});
       if (tps_first == 0) tps_first = 1.0 / s;
       tps_last = 1.0 / s;
-      std::cerr << "decode @" << n << ": " << 1.0 / s << " tok/s (roofline " << 1.0 / roof << ")\n";
-      double dense_bytes = double(n) * c.head_dim * 2 * c.num_hidden_layers;
-      if (dense_bytes <= double(dense_budget)) {
-        auto dc = synthetic_cache(*m, n, true);
-        double ds = decode_seconds(*m, dc, steps);
-        dense.push_back({{"context", n}, {"tokens_per_s", 1.0 / ds}, {"kv_bytes_per_token", dense_bytes / double(n)},
-                         {"speedup_of_v4_attention", ds / s}});
-        std::cerr << "dense  @" << n << ": " << 1.0 / ds << " tok/s\n";
+      std::cerr << "decode @" << n << ": " << 1.0 / s << " tok/s best, " << 1.0 / median(x.v4_s) << " median (roofline "
+                << 1.0 / roof << ", " << 100 * roof / s << " %)\n";
+      if (!dense_on) continue;
+      const double dense_bytes = double(n) * c.head_dim * 2 * c.num_hidden_layers;
+      if (x.dense) {
+        const double ds = best(x.dense_s);
+        dense.push_back({{"context", n}, {"tokens_per_s", 1.0 / ds}, {"tokens_per_s_median", 1.0 / median(x.dense_s)},
+                         {"kv_bytes_per_token", dense_bytes / double(n)}, {"speedup_of_v4_attention", ds / s}});
+        std::cerr << "dense  @" << n << ": " << 1.0 / ds << " tok/s best\n";
       } else {
         dense.push_back({{"context", n}, {"skipped", "KV would need " + std::to_string(int64_t(dense_bytes) >> 20) + " MiB"}});
       }
@@ -279,10 +446,11 @@ int run_engine(const std::vector<std::string>& args) {
     const double gqa = double(c.num_hidden_layers) * 8 * 128 * 2 * 2;  // GQA-8/128 BF16 K+V, same depth
     out["kv"] = {{"bytes_per_token", kv_per_token}, {"gqa8_bf16_bytes_per_token", gqa},
                  {"fraction_of_gqa8", kv_per_token / gqa}};
-    out["ratios"] = {{"decode_longest_vs_4k_slowdown", tps_first / tps_last},
+    out["ratios"] = {{"decode_longest_vs_first_slowdown", tps_first / tps_last},
+                     {"decode_contexts", {contexts.front(), contexts.back()}},
                      {"kv_fraction_of_gqa8", kv_per_token / gqa},
-                     {"decode_fraction_of_roofline_4k", dec[0]["fraction_of_roofline"]},
-                     {"prefill_fraction_of_bf16_peak", out["prefill"]["fraction_of_bf16_peak"]}};
+                     {"decode_fraction_of_roofline_first", dec[0]["fraction_of_roofline"]},
+                     {"prefill_fraction_of_bf16_gemm", out["prefill"]["fraction_of_bf16_gemm"]}};
   } catch (const std::exception& e) {
     std::cerr << "bench engine: " << e.what() << "\n";
     fs::remove_all(dir);

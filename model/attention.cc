@@ -15,55 +15,63 @@ namespace whalebox::model {
 
 namespace {
 
-// One joint softmax with a sink logit per head over S keys (K = V), q [H, hd]. Keys are
-// decoded on the fly, a chunk at a time (`key(u, out)` writes key u as FP32), so long contexts
-// never need an FP32 copy: pass 1 scores each chunk with one small GEMM (keys as weight rows,
-// heads as tokens); pass 2 decodes again and accumulates P.V per thread, then sums.
+// One joint softmax with a sink logit per head over S keys (K = V), q [H, hd]. Keys are decoded
+// a chunk at a time (`key(u, out)` writes key u as FP32) into a per-thread buffer and used twice
+// while it is in cache: q.K scores, then P.V after an online-softmax rescale. Each part (a
+// contiguous range of chunks fixed by S and the thread count, not by timing) keeps its own
+// running max, denominator and output; parts are merged in order, with the sink.
 void attend(const float* q, int64_t S, const std::function<void(int64_t, float*)>& key, const float* sink, int H,
             int hd, float* o) {
-  constexpr int64_t kChunk = 128;
+  constexpr int64_t kChunk = 16;  // 16 decoded keys (32 KB at hd 512) stay in L1 for both passes
   const float scale = 1.0f / std::sqrt(float(hd));
   const int64_t chunks = (S + kChunk - 1) / kChunk;
-  std::vector<float> s(static_cast<size_t>(H * S));  // [h][u]
-  parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
-    std::vector<float> kbuf(static_cast<size_t>(kChunk * hd)), sc(static_cast<size_t>(kChunk * H));
-    for (int64_t ch = c0; ch < c1; ++ch) {
-      const int64_t u0 = ch * kChunk, n = std::min(kChunk, S - u0);
-      for (int64_t u = 0; u < n; ++u) key(u0 + u, &kbuf[size_t(u * hd)]);
-      Weight kw;
-      kw.format = WeightFormat::F32;
-      kw.rows = n;
-      kw.cols = hd;
-      kw.data = reinterpret_cast<const uint8_t*>(kbuf.data());
-      gemm(kw, q, H, sc.data());  // sc[h * n + u] = q_h . K_u
-      for (int h = 0; h < H; ++h)
-        for (int64_t u = 0; u < n; ++u) s[size_t(h * S + u0 + u)] = sc[size_t(h * n + u)] * scale;
-    }
-  });
-  for (int h = 0; h < H; ++h) {
-    float* sh = &s[size_t(h * S)];
-    float mx = sink[h];
-    for (int64_t u = 0; u < S; ++u) mx = std::max(mx, sh[u]);
-    float den = std::exp(sink[h] - mx);
-    for (int64_t u = 0; u < S; ++u) den += (sh[u] = std::exp(sh[u] - mx));
-    for (int64_t u = 0; u < S; ++u) sh[u] /= den;
-  }
-  // Pass 2: per-thread partial outputs over contiguous chunk ranges, summed in range order.
-  const int parts = int(std::min<int64_t>(chunks, thread_count()));
-  std::vector<float> partial(static_cast<size_t>(parts) * H * hd, 0.0f);
+  // A few parts per thread, claimed dynamically: a thread that is descheduled (busy machine)
+  // holds up less. The split depends only on S and the thread count, so results stay fixed.
+  const int parts = int(std::min<int64_t>(chunks, 4 * int64_t(thread_count())));
+  std::vector<float> acc(size_t(parts) * H * hd, 0.0f), mx(size_t(parts) * H, -INFINITY), den(size_t(parts) * H, 0.0f);
   parallel_for(parts, 1, [&](int64_t p0, int64_t p1) {
-    std::vector<float> kbuf(static_cast<size_t>(hd));
+    thread_local std::vector<float> kbuf, sc;  // per thread: no page faults per chunk
+    kbuf.resize(size_t(kChunk * hd));
+    sc.resize(size_t(kChunk * H));
     for (int64_t p = p0; p < p1; ++p) {
-      float* acc = &partial[size_t(p * H * hd)];
-      const int64_t u0 = chunks * p / parts * kChunk, u1 = std::min(S, chunks * (p + 1) / parts * kChunk);
-      for (int64_t u = u0; u < u1; ++u) {
-        key(u, kbuf.data());
-        for (int h = 0; h < H; ++h) axpy(acc + h * hd, s[size_t(h * S + u)], kbuf.data(), hd);
+      float* a = &acc[size_t(p * H * hd)];
+      float* m = &mx[size_t(p * H)];
+      float* l = &den[size_t(p * H)];
+      for (int64_t ch = chunks * p / parts; ch < chunks * (p + 1) / parts; ++ch) {
+        const int64_t u0 = ch * kChunk, n = std::min(kChunk, S - u0);
+        for (int64_t u = 0; u < n; ++u) key(u0 + u, &kbuf[size_t(u * hd)]);
+        attn_scores(q, kbuf.data(), n, H, hd, scale, sc.data());  // sc[h * n + u]
+        for (int h = 0; h < H; ++h) {
+          float* sh = &sc[size_t(h * n)];
+          float cm = m[h];
+          for (int64_t u = 0; u < n; ++u) cm = std::max(cm, sh[u]);
+          if (cm > m[h]) {
+            if (m[h] != -INFINITY) {
+              const float r = std::exp(m[h] - cm);
+              l[h] *= r;
+              for (int64_t e = 0; e < hd; ++e) a[h * hd + e] *= r;
+            }
+            m[h] = cm;
+          }
+          for (int64_t u = 0; u < n; ++u) l[h] += (sh[u] = std::exp(sh[u] - cm));
+        }
+        attn_pv(sc.data(), kbuf.data(), n, H, hd, a);
       }
     }
   });
-  std::memcpy(o, partial.data(), sizeof(float) * size_t(H * hd));
-  for (int p = 1; p < parts; ++p) axpy(o, 1.0f, &partial[size_t(p * H * hd)], H * hd);
+  for (int h = 0; h < H; ++h) {
+    float M = sink[h];
+    for (int p = 0; p < parts; ++p) M = std::max(M, mx[size_t(p * H + h)]);
+    float total = std::exp(sink[h] - M);
+    float* oh = o + size_t(h) * hd;
+    for (int64_t e = 0; e < hd; ++e) oh[e] = 0;
+    for (int p = 0; p < parts; ++p) {
+      const float r = std::exp(mx[size_t(p * H + h)] - M);
+      total += den[size_t(p * H + h)] * r;
+      axpy(oh, r, &acc[size_t((p * H + h) * hd)], hd);
+    }
+    for (int64_t e = 0; e < hd; ++e) oh[e] /= total;
+  }
 }
 
 }  // namespace
@@ -80,9 +88,9 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
 
   // Query path: c_Q = q_norm(wq_a a); q = wq_b c_Q; per-head weight-free RMS; RoPE.
   std::vector<float> cq(size_t(T * dq)), q(size_t(T * H * hd)), kv(size_t(T * hd));
-  gemm(b.wq_a, a, T, cq.data());
+  gemm(b.wq_a, a, T, cq.data(), call.inputs);
   rms_norm_rows(cq.data(), b.q_norm.data(), cq.data(), T, dq, eps);
-  gemm(b.wq_b, cq.data(), T, q.data());
+  gemm(b.wq_b, cq.data(), T, q.data(), call.inputs);
   for (int64_t i = 0; i < T; ++i)
     for (int64_t h = 0; h < H; ++h) {
       float* qh = &q[size_t((i * H + h) * hd)];
@@ -90,7 +98,7 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
       call.rope.apply(qh, int(hd), pos0 + i);
     }
   // KV path: kv_norm(wkv a), RoPE (FP8 rounding happens when the entry is stored).
-  gemm(b.wkv, a, T, kv.data());
+  gemm(b.wkv, a, T, kv.data(), call.inputs);
   rms_norm_rows(kv.data(), b.kv_norm.data(), kv.data(), T, hd, eps);
   for (int64_t i = 0; i < T; ++i) call.rope.apply(&kv[size_t(i * hd)], int(hd), pos0 + i);
 
@@ -101,19 +109,19 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
     int64_t kw = b.compressor->wkv.rows;
     CA.resize(size_t(T * kw));
     CG.resize(size_t(T * kw));
-    gemm(b.compressor->wkv, a, T, CA.data());
-    gemm(b.compressor->wgate, a, T, CG.data());
+    gemm(b.compressor->wkv, a, T, CA.data(), call.inputs);
+    gemm(b.compressor->wgate, a, T, CG.data(), call.inputs);
   }
   if (ratio == 4 && !call.dense_kv) {
     int64_t kw = b.idx_compressor->wkv.rows;
     IA.resize(size_t(T * kw));
     IG.resize(size_t(T * kw));
-    gemm(b.idx_compressor->wkv, a, T, IA.data());
-    gemm(b.idx_compressor->wgate, a, T, IG.data());
+    gemm(b.idx_compressor->wkv, a, T, IA.data(), call.inputs);
+    gemm(b.idx_compressor->wgate, a, T, IG.data(), call.inputs);
     qI.resize(size_t(T * ni * ci));
     wI.resize(size_t(T * ni));
-    gemm(b.idx_wq_b, cq.data(), T, qI.data());
-    gemm(b.idx_weights_proj, a, T, wI.data());
+    gemm(b.idx_wq_b, cq.data(), T, qI.data(), call.inputs);
+    gemm(b.idx_weights_proj, a, T, wI.data(), call.inputs);
     const float wscale = 1.0f / std::sqrt(float(ci)) / std::sqrt(float(ni));
     for (auto& v : wI) v *= wscale;
   }
@@ -152,8 +160,10 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
         ifmt.encode(ikey.data(), lc.index_keys.append());
       }
       float* qi = &qI[size_t(i * ni * ci)];
-      indexer_prepare_query(c, call.rope, qi, t, !plain, call.fp4_queries && !plain);
-      chosen = indexer_topk(c, call.layout, lc.index_keys, lc.index_keys.size(), qi, &wI[size_t(i * ni)]);
+      const bool int8 = call.int8_indexer && call.layout == KvLayout::Production;
+      indexer_prepare_query(c, call.rope, qi, t, !plain, call.fp4_queries && !plain && !int8);
+      chosen = int8 ? indexer_topk_fp4(c, lc.index_keys, lc.index_keys.size(), qi, &wI[size_t(i * ni)])
+                    : indexer_topk(c, call.layout, lc.index_keys, lc.index_keys.size(), qi, &wI[size_t(i * ni)]);
       if (call.trace) call.trace->topk[b.index].push_back(chosen);
     } else if (ratio) {
       chosen.resize(size_t(lc.compressed.size()));
@@ -178,10 +188,10 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
   std::vector<float> grp(size_t(T * gw)), zg(size_t(T * ol)), z(size_t(T * g * ol));
   for (int gi = 0; gi < g; ++gi) {
     for (int64_t i = 0; i < T; ++i) std::memcpy(&grp[size_t(i * gw)], &o[size_t(i * H * hd + gi * gw)], sizeof(float) * size_t(gw));
-    gemm(b.wo_a.slice_rows(gi * ol, ol), grp.data(), T, zg.data());
+    gemm(b.wo_a.slice_rows(gi * ol, ol), grp.data(), T, zg.data(), call.inputs);
     for (int64_t i = 0; i < T; ++i) std::memcpy(&z[size_t(i * g * ol + gi * ol)], &zg[size_t(i * ol)], sizeof(float) * size_t(ol));
   }
-  gemm(b.wo_b, z.data(), T, out);
+  gemm(b.wo_b, z.data(), T, out, call.inputs);
 }
 
 }  // namespace whalebox::model

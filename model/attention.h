@@ -6,6 +6,7 @@
 #include <map>
 #include <vector>
 
+#include "model/kernels.h"
 #include "model/kv_cache.h"
 #include "model/rope.h"
 #include "model/weights.h"
@@ -25,6 +26,8 @@ struct AttentionCall {
   std::vector<uint16_t>* dense_kv = nullptr;  // dense baseline: every past token, BF16, no compression
   bool fp4_queries = true;                    // exact emulation: FP4-round indexer queries
   KvLayout layout = KvLayout::Production;     // the cache's entry layout
+  bool int8_indexer = false;                  // fast mode: FP4 queries, integer dot products (production layout)
+  Inputs inputs = Inputs::F32;                // linears' input precision (BF16 in fast mode)
   Trace* trace = nullptr;
 };
 

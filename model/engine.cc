@@ -53,6 +53,8 @@ void Model::block_forward(const BlockWeights& b, KvCache& cache, int slot, float
   call.dense_kv = cache.dense ? &cache.dense_kv[size_t(slot)] : nullptr;
   call.fp4_queries = opts_.exact;
   call.layout = cache.layout();
+  call.inputs = fast() ? Inputs::BF16 : Inputs::F32;
+  call.int8_indexer = fast();
   call.trace = trace;
   attention_forward(call, u.data(), pos0, T, o.data());
   for (int64_t i = 0; i < T; ++i) hc_post(cfg_, mix[size_t(i)], &o[size_t(i * d)], X + i * hd);
@@ -61,7 +63,7 @@ void Model::block_forward(const BlockWeights& b, KvCache& cache, int slot, float
     hc_pre(cfg_, b.hc_ffn, X + i * hd, &u[size_t(i * d)], mix[size_t(i)]);
     rms_norm(&u[size_t(i * d)], b.ffn_norm.data(), &u[size_t(i * d)], d, eps);
   }
-  moe_forward(cfg_, b, u.data(), tokens, T, o.data());
+  moe_forward(cfg_, b, u.data(), tokens, T, o.data(), fast() ? Inputs::BF16 : Inputs::F32);
   for (int64_t i = 0; i < T; ++i) hc_post(cfg_, mix[size_t(i)], &o[size_t(i * d)], X + i * hd);
 }
 
@@ -70,7 +72,7 @@ void Model::logits_for(const HcWeights& hc, const std::vector<float>& norm, cons
   std::vector<float> z(static_cast<size_t>(d));
   hc_head(cfg_, hc, X, z.data());
   rms_norm(z.data(), norm.data(), z.data(), d, float(cfg_.rms_norm_eps));
-  gemv(w_->head, z.data(), out);
+  gemv(w_->head, z.data(), out, fast() ? Inputs::BF16 : Inputs::F32);
 }
 
 // MTP steps for positions p in [max(mtp_length, pos0-1), pos0+T-2]: input = main streams at p

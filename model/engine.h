@@ -20,7 +20,8 @@ namespace whalebox::model {
 struct EngineOptions {
   // Exact emulation of the FP32 reference numerics with its FP8 KV / FP4 indexer simulations:
   // FP4-rounded indexer queries and FP32 rope dims in KV entries. Off = fast mode: the 584-byte
-  // production entry (BF16 rope dims), unrounded indexer queries.
+  // production entry (BF16 rope dims), FP4 indexer queries scored with int8 dot products, and
+  // BF16 inputs to the linears (BF16 dot products; the official model rounds them to FP8).
   bool exact = true;
   // No KV/indexer rounding at all (FP32 cache): the reference with its simulations off.
   bool plain = false;
@@ -71,6 +72,7 @@ class Model {
   std::optional<Tokenizer> tok_;
   std::vector<Rope> ropes_;  // per block (main + MTP)
   EngineOptions opts_;
+  bool fast() const { return !opts_.exact && !opts_.plain; }
 };
 
 }  // namespace whalebox::model

@@ -80,6 +80,10 @@ float scalar_dot(const float* a, const float* b, int64_t n) {
   return s;
 }
 
+void scalar_fp8_decode(const uint8_t* in, int64_t n, float scale, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = fp8_to_float(in[i]) * scale;
+}
+
 void scalar_axpy(float* y, float a, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
@@ -95,8 +99,23 @@ const KernelTable& kernels_for(const Weight& w) { return simd_ok(w) ? table() : 
 
 }  // namespace
 
+void scalar_fp8_decode_blocks64(const uint8_t* in, int64_t n, const uint8_t* scales, float* out) {
+  for (int64_t b = 0; b < n; b += 64) scalar_fp8_decode(in + b, 64, e8m0_to_float(scales[b / 64]), out + b);
+}
+
+void scalar_attn_scores(const float* q, const float* k, int64_t n, int H, int hd, float scale, float* sc) {
+  for (int h = 0; h < H; ++h)
+    for (int64_t u = 0; u < n; ++u) sc[h * n + u] = scalar_dot(q + h * hd, k + u * hd, hd) * scale;
+}
+
+void scalar_attn_pv(const float* p, const float* k, int64_t n, int H, int hd, float* acc) {
+  for (int h = 0; h < H; ++h)
+    for (int64_t u = 0; u < n; ++u) scalar_axpy(acc + h * hd, p[h * n + u], k + u * hd, hd);
+}
+
 const KernelTable& scalar_kernels() {
-  static const KernelTable t{scalar_gemm_rows, scalar_dot, scalar_axpy};
+  static const KernelTable t{scalar_gemm_rows,    scalar_dot,         scalar_axpy,   scalar_fp8_decode,
+                             scalar_fp8_decode_blocks64, scalar_attn_scores, scalar_attn_pv};
   return t;
 }
 
@@ -123,9 +142,47 @@ void prepare_x(const Weight& w, const float* x, float* xp) {
     }
 }
 
-void gemv(const Weight& w, const float* x, float* y) { gemm(w, x, 1, y); }
+void gemv(const Weight& w, const float* x, float* y, Inputs in) { gemm(w, x, 1, y, in); }
 
-void gemm(const Weight& w, const float* X, int64_t n, float* Y) {
+bool widens_exactly_to_bf16(const Weight& w) {
+  if (w.cols % 32) return false;
+  if (w.format == WeightFormat::BF16) return true;
+  if (w.format == WeightFormat::F32 || !w.scale || w.scale_is_f32 || w.block_cols % 32) return false;
+  const int64_t n = (w.row0 + w.rows + w.block_rows - 1) / w.block_rows * w.scale_cols;
+  for (int64_t i = 0; i < n; ++i)
+    if (w.scale[i] < 10 || w.scale[i] > 240) return false;
+  return true;
+}
+
+void gemm_bf16_reference(const Weight& w, const float* X, int64_t n, float* Y) {
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t r = 0; r < w.rows; ++r) {
+      const uint8_t* row = w.data + size_t(r) * w.row_bytes();
+      double acc = 0;
+      for (int64_t c = 0; c < w.cols; ++c)
+        acc += double(round_bf16(X[t * w.cols + c])) * weight_at(w, row, c) * w.scale_at(r, c);
+      Y[t * w.rows + r] = float(acc);
+    }
+}
+
+namespace {
+
+// Fast mode: inputs rounded once, rows split over the pool in blocks of 4.
+void gemm_bf16(const Bf16Kernels& k, const Weight& w, const float* X, int64_t n, float* Y) {
+  thread_local std::vector<uint16_t> xb;
+  xb.resize(size_t(n * w.cols));
+  k.round_inputs(X, n * w.cols, xb.data());
+  const int64_t blocks = (w.rows + 3) / 4;
+  const int64_t grain = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, w.cols * 4));
+  const uint16_t* xp = xb.data();
+  parallel_for(blocks, grain, [&](int64_t b0, int64_t b1) { k.rows(w, xp, n, Y, b0 * 4, std::min(w.rows, b1 * 4)); });
+}
+
+}  // namespace
+
+void gemm(const Weight& w, const float* X, int64_t n, float* Y, Inputs in) {
+  if (in == Inputs::BF16 && w.bf16_exact && active_isa() == Isa::Avx512)
+    if (const Bf16Kernels* bk = bf16_kernels()) return gemm_bf16(*bk, w, X, n, Y);
   const KernelTable& k = kernels_for(w);
   thread_local std::vector<float> xp;
   const float* xin = X;
@@ -144,6 +201,19 @@ void gemm(const Weight& w, const float* X, int64_t n, float* Y) {
 
 float dot(const float* a, const float* b, int64_t n) { return table().dot(a, b, n); }
 void axpy(float* y, float a, const float* x, int64_t n) { table().axpy(y, a, x, n); }
+void fp8_decode(const uint8_t* in, int64_t n, float scale, float* out) {
+  if (n % 16) return scalar_fp8_decode(in, n, scale, out);
+  table().fp8_decode(in, n, scale, out);
+}
+void fp8_decode_blocks64(const uint8_t* in, int64_t n, const uint8_t* scales, float* out) {
+  (n % 64 ? scalar_kernels() : table()).fp8_decode_blocks64(in, n, scales, out);
+}
+void attn_scores(const float* q, const float* k, int64_t n, int H, int hd, float scale, float* sc) {
+  (hd % 16 ? scalar_kernels() : table()).attn_scores(q, k, n, H, hd, scale, sc);
+}
+void attn_pv(const float* p, const float* k, int64_t n, int H, int hd, float* acc) {
+  (hd % 16 ? scalar_kernels() : table()).attn_pv(p, k, n, H, hd, acc);
+}
 
 }  // namespace whalebox::model
 

@@ -15,14 +15,32 @@ Isa best_isa();          // what this CPU supports
 Isa active_isa();        // what the kernels use now
 void set_isa(Isa isa);   // tests and benchmarks; clamps to best_isa()
 
+// How a linear's inputs enter the product. F32: exact and plain modes. BF16: fast mode, inputs
+// rounded to BF16 and multiplied by weights widened exactly to BF16 with BF16 dot products
+// (where the CPU has AVX-512 BF16 and the weight widens exactly; FP32 otherwise).
+enum class Inputs : uint8_t { F32, BF16 };
+
 // y[r] = sum_c W[r, c] * x[c] for all rows (FP32 accumulation).
-void gemv(const Weight& w, const float* x, float* y);
+void gemv(const Weight& w, const float* x, float* y, Inputs in = Inputs::F32);
 // Y[t, r] = sum_c W[r, c] * X[t, c] for n tokens (X row stride = w.cols, Y row stride = w.rows).
-void gemm(const Weight& w, const float* X, int64_t n, float* Y);
+void gemm(const Weight& w, const float* X, int64_t n, float* Y, Inputs in = Inputs::F32);
+
+// Whether w widens exactly to BF16: BF16, or FP8/FP4 with E8M0 scales in [10, 240] (so every
+// scaled value stays a normal BF16) and 32-multiple widths. Checked once when binding.
+bool widens_exactly_to_bf16(const Weight& w);
+// What the BF16 path computes, in double: sum_c bf16(x[c]) * W[r, c] (tests).
+void gemm_bf16_reference(const Weight& w, const float* X, int64_t n, float* Y);
 
 // Vector helpers used by attention and the indexer (same dispatch).
 float dot(const float* a, const float* b, int64_t n);
 void axpy(float* y, float a, const float* x, int64_t n);  // y += a * x
+void fp8_decode(const uint8_t* in, int64_t n, float scale, float* out);  // out = e4m3(in) * scale
+// One KV entry's nope dims: e4m3 values under one E8M0 scale per 64.
+void fp8_decode_blocks64(const uint8_t* in, int64_t n, const uint8_t* scales, float* out);
+// Attention over a decoded chunk of n keys k [n, hd] for H heads q [H, hd]:
+// sc[h * n + u] = scale * q_h . k_u, and acc[h, :] += sum_u p[h * n + u] * k_u.
+void attn_scores(const float* q, const float* k, int64_t n, int H, int hd, float scale, float* sc);
+void attn_pv(const float* p, const float* k, int64_t n, int H, int hd, float* acc);
 
 // Dispatch table filled per ISA; internal, shared by the kernels_*.cc files.
 struct KernelTable {
@@ -31,8 +49,21 @@ struct KernelTable {
   void (*gemm_rows)(const Weight& w, const float* Xp, int64_t n, float* Y, int64_t r0, int64_t r1);
   float (*dot)(const float* a, const float* b, int64_t n);
   void (*axpy)(float* y, float a, const float* x, int64_t n);
+  // out[i] = e4m3(in[i]) * scale, n a multiple of 16 (KV entries, decoded per key by attention).
+  void (*fp8_decode)(const uint8_t* in, int64_t n, float scale, float* out);
+  // out[i] = e4m3(in[i]) * 2^(scales[i / 64] - 127), n a multiple of 64 (KV nope dims).
+  void (*fp8_decode_blocks64)(const uint8_t* in, int64_t n, const uint8_t* scales, float* out);
+  void (*attn_scores)(const float* q, const float* k, int64_t n, int H, int hd, float scale, float* sc);
+  void (*attn_pv)(const float* p, const float* k, int64_t n, int H, int hd, float* acc);
 };
 const KernelTable& scalar_kernels();
+// The BF16 path (kernels_bf16.cc); nullptr without AVX-512 BF16 + VBMI.
+struct Bf16Kernels {
+  // Rows [r0, r1) for n tokens of inputs already rounded to BF16 ([n, w.cols]).
+  void (*rows)(const Weight& w, const uint16_t* Xb, int64_t n, float* Y, int64_t r0, int64_t r1);
+  void (*round_inputs)(const float* X, int64_t count, uint16_t* out);
+};
+const Bf16Kernels* bf16_kernels();
 const KernelTable* avx2_kernels();    // nullptr when not compiled in
 const KernelTable* avx512_kernels();  // nullptr when not compiled in
 // FP4 rows read x with each 32-block split as 16 even then 16 odd values.

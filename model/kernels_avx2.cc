@@ -59,6 +59,14 @@ void gemm_rows_buf(const Weight& w, const float* X, int64_t n, float* Y, int64_t
 }
 float dot_v(const float* a, const float* b, int64_t n) { return simd::dot<V256>(a, b, n); }
 void axpy_v(float* y, float a, const float* x, int64_t n) { simd::axpy<V256>(y, a, x, n); }
+void fp8_decode_v(const uint8_t* in, int64_t n, float scale, float* out) { simd::fp8_decode<V256>(in, n, scale, out); }
+void fp8_blocks_v(const uint8_t* in, int64_t n, const uint8_t* scales, float* out) {
+  simd::fp8_decode_blocks64<V256>(in, n, scales, out);
+}
+void attn_scores_v(const float* q, const float* k, int64_t n, int H, int hd, float scale, float* sc) {
+  simd::attn_scores<V256>(q, k, n, H, hd, scale, sc);
+}
+void attn_pv_v(const float* p, const float* k, int64_t n, int H, int hd, float* acc) { simd::attn_pv<V256>(p, k, n, H, hd, acc); }
 
 }  // namespace
 }  // namespace whalebox::model
@@ -74,7 +82,7 @@ void gemm_rows_v(const Weight& w, const float* X, int64_t n, float* Y, int64_t r
 }  // namespace
 
 const KernelTable* avx2_kernels() {
-  static const KernelTable t{gemm_rows_v, dot_v, axpy_v};
+  static const KernelTable t{gemm_rows_v, dot_v, axpy_v, fp8_decode_v, fp8_blocks_v, attn_scores_v, attn_pv_v};
   return &t;
 }
 

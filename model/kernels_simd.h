@@ -102,4 +102,93 @@ void axpy(float* y, float a, const float* x, int64_t n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+// Attention on a decoded chunk of n keys [n, hd]: sc[h * n + u] = scale * q_h . k_u for H heads.
+// Two keys x four heads per pass over the dimensions; hd a multiple of W.
+template <class V>
+void attn_scores(const float* q, const float* k, int64_t n, int H, int hd, float scale, float* sc) {
+  constexpr int W = V::W;
+  int64_t u = 0;
+  for (; u + 2 <= n; u += 2) {
+    const float* k0 = k + u * hd;
+    const float* k1 = k0 + hd;
+    int h = 0;
+    for (; h + 4 <= H; h += 4) {
+      const float* q0 = q + h * hd;
+      auto a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
+      auto b0 = V::zero(), b1 = V::zero(), b2 = V::zero(), b3 = V::zero();
+      for (int d = 0; d < hd; d += W) {
+        auto x0 = V::load(k0 + d), x1 = V::load(k1 + d);
+        auto y0 = V::load(q0 + d), y1 = V::load(q0 + hd + d), y2 = V::load(q0 + 2 * hd + d), y3 = V::load(q0 + 3 * hd + d);
+        a0 = V::fma(y0, x0, a0), a1 = V::fma(y1, x0, a1), a2 = V::fma(y2, x0, a2), a3 = V::fma(y3, x0, a3);
+        b0 = V::fma(y0, x1, b0), b1 = V::fma(y1, x1, b1), b2 = V::fma(y2, x1, b2), b3 = V::fma(y3, x1, b3);
+      }
+      sc[h * n + u] = V::hsum(a0) * scale, sc[(h + 1) * n + u] = V::hsum(a1) * scale;
+      sc[(h + 2) * n + u] = V::hsum(a2) * scale, sc[(h + 3) * n + u] = V::hsum(a3) * scale;
+      sc[h * n + u + 1] = V::hsum(b0) * scale, sc[(h + 1) * n + u + 1] = V::hsum(b1) * scale;
+      sc[(h + 2) * n + u + 1] = V::hsum(b2) * scale, sc[(h + 3) * n + u + 1] = V::hsum(b3) * scale;
+    }
+    for (; h < H; ++h) {
+      sc[h * n + u] = dot<V>(q + h * hd, k0, hd) * scale;
+      sc[h * n + u + 1] = dot<V>(q + h * hd, k1, hd) * scale;
+    }
+  }
+  for (; u < n; ++u)
+    for (int h = 0; h < H; ++h) sc[h * n + u] = dot<V>(q + h * hd, k + u * hd, hd) * scale;
+}
+
+// acc[h, :] += sum_u p[h * n + u] * k_u over a chunk of n keys: two heads x four vectors of
+// dimensions held in registers across the keys.
+template <class V>
+void attn_pv(const float* p, const float* k, int64_t n, int H, int hd, float* acc) {
+  constexpr int W = V::W;
+  int h = 0;
+  for (; h + 2 <= H; h += 2) {
+    float* o0 = acc + h * hd;
+    float* o1 = o0 + hd;
+    const float* p0 = p + h * n;
+    const float* p1 = p0 + n;
+    int d = 0;
+    for (; d + 4 * W <= hd; d += 4 * W) {
+      auto a0 = V::load(o0 + d), a1 = V::load(o0 + d + W), a2 = V::load(o0 + d + 2 * W), a3 = V::load(o0 + d + 3 * W);
+      auto b0 = V::load(o1 + d), b1 = V::load(o1 + d + W), b2 = V::load(o1 + d + 2 * W), b3 = V::load(o1 + d + 3 * W);
+      for (int64_t u = 0; u < n; ++u) {
+        const float* ku = k + u * hd + d;
+        auto x0 = V::load(ku), x1 = V::load(ku + W), x2 = V::load(ku + 2 * W), x3 = V::load(ku + 3 * W);
+        auto s0 = V::set1(p0[u]), s1 = V::set1(p1[u]);
+        a0 = V::fma(s0, x0, a0), a1 = V::fma(s0, x1, a1), a2 = V::fma(s0, x2, a2), a3 = V::fma(s0, x3, a3);
+        b0 = V::fma(s1, x0, b0), b1 = V::fma(s1, x1, b1), b2 = V::fma(s1, x2, b2), b3 = V::fma(s1, x3, b3);
+      }
+      V::store(o0 + d, a0), V::store(o0 + d + W, a1), V::store(o0 + d + 2 * W, a2), V::store(o0 + d + 3 * W, a3);
+      V::store(o1 + d, b0), V::store(o1 + d + W, b1), V::store(o1 + d + 2 * W, b2), V::store(o1 + d + 3 * W, b3);
+    }
+    for (; d < hd; d += W) {
+      auto a = V::load(o0 + d), b = V::load(o1 + d);
+      for (int64_t u = 0; u < n; ++u) {
+        auto x = V::load(k + u * hd + d);
+        a = V::fma(V::set1(p0[u]), x, a), b = V::fma(V::set1(p1[u]), x, b);
+      }
+      V::store(o0 + d, a), V::store(o1 + d, b);
+    }
+  }
+  for (; h < H; ++h)
+    for (int64_t u = 0; u < n; ++u) axpy<V>(acc + h * hd, p[h * n + u], k + u * hd, hd);
+}
+
+template <class V>
+void fp8_decode(const uint8_t* in, int64_t n, float scale, float* out) {
+  auto s = V::set1(scale);
+  for (int64_t i = 0; i < n; i += V::W) V::store(out + i, V::mul(V::fp8(in + i), s));
+}
+
+template <class V>
+void fp8_decode_blocks64(const uint8_t* in, int64_t n, const uint8_t* scales, float* out) {
+  for (int64_t b = 0; b < n; b += 64) {
+    const uint32_t e = scales[b / 64];  // as e8m0_to_float: 0 -> 2^-127, 255 -> NaN
+    const uint32_t u = e == 0 ? 0x00400000u : e == 255 ? 0x7fc00000u : e << 23;
+    float f;
+    __builtin_memcpy(&f, &u, 4);
+    fp8_decode<V>(in + b, 64, f, out + b);
+  }
+}
+
 }  // namespace whalebox::model::simd

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "model/kernels.h"
 #include "model/quant.h"
 
 namespace whalebox::model {
@@ -47,18 +48,16 @@ void KvEntryFormat::decode(const uint8_t* in, float* x) const {
   }
   const bool f32 = layout == KvLayout::Exact;
   const uint8_t* scales = in + nope + (f32 ? 4 : 2) * rope_dim;
-  for (int b = 0; b < nope / 64; ++b) {
-    float s = e8m0_to_float(scales[b]);
-    for (int i = 0; i < 64; ++i) x[b * 64 + i] = fp8_to_float(in[b * 64 + i]) * s;
-  }
+  fp8_decode_blocks64(in, nope / 64 * 64, scales, x);
   if (f32) {
     std::memcpy(x + nope, in + nope, sizeof(float) * size_t(rope_dim));
     return;
   }
-  for (int i = 0; i < rope_dim; ++i) {
-    uint16_t v;
-    std::memcpy(&v, in + nope + 2 * i, 2);
-    x[nope + i] = bf16_to_float(v);
+  uint16_t v[256];  // rope dims (64 at V4 sizes), copied out first so the loop vectorises
+  for (int i0 = 0; i0 < rope_dim; i0 += 256) {
+    const int m = std::min(256, rope_dim - i0);
+    std::memcpy(v, in + nope + 2 * i0, size_t(2 * m));
+    for (int i = 0; i < m; ++i) x[nope + i0 + i] = bf16_to_float(v[i]);
   }
 }
 

@@ -14,12 +14,13 @@ namespace whalebox::model {
 namespace {
 
 // out[n, d] = W2 (silu(min(W1 x, L)) * clamp(W3 x, -L, L) * weight) for n tokens.
-void expert_forward(const Config& c, const ExpertWeights& e, const float* x, int64_t n, const float* weight, float* out) {
+void expert_forward(const Config& c, const ExpertWeights& e, const float* x, int64_t n, const float* weight, float* out,
+                    Inputs in) {
   const int64_t I = c.moe_intermediate_size;
   const float L = float(c.swiglu_limit);
   std::vector<float> g(size_t(n * I)), v(size_t(n * I));
-  gemm(e.w1, x, n, g.data());
-  gemm(e.w3, x, n, v.data());
+  gemm(e.w1, x, n, g.data(), in);
+  gemm(e.w3, x, n, v.data(), in);
   for (int64_t t = 0; t < n; ++t)
     for (int64_t i = 0; i < I; ++i) {
       float gi = g[size_t(t * I + i)], vi = v[size_t(t * I + i)];
@@ -29,12 +30,13 @@ void expert_forward(const Config& c, const ExpertWeights& e, const float* x, int
       }
       g[size_t(t * I + i)] = silu(gi) * vi * (weight ? weight[t] : 1.0f);
     }
-  gemm(e.w2, g.data(), n, out);
+  gemm(e.w2, g.data(), n, out, in);
 }
 
 }  // namespace
 
-void moe_forward(const Config& c, const BlockWeights& b, const float* x, const int32_t* tokens, int64_t T, float* y) {
+void moe_forward(const Config& c, const BlockWeights& b, const float* x, const int32_t* tokens, int64_t T, float* y,
+                 Inputs in) {
   const int64_t d = c.hidden_size, E = c.n_routed_experts, k = c.num_experts_per_tok;
   std::vector<float> logits(size_t(T * E));
   gemm(b.gate, x, T, logits.data());
@@ -75,7 +77,7 @@ void moe_forward(const Config& c, const BlockWeights& b, const float* x, const i
       wts[size_t(t * k + j)] = (c.norm_topk_prob ? s[size_t(ti[j])] / sum : s[size_t(ti[j])]) * float(c.routed_scaling_factor);
   }
   // Shared expert over all tokens, then each routed expert over the tokens that chose it.
-  if (b.shared) expert_forward(c, *b.shared, x, T, nullptr, y);
+  if (b.shared) expert_forward(c, *b.shared, x, T, nullptr, y, in);
   else std::fill(y, y + T * d, 0.0f);
   std::vector<std::vector<std::pair<int32_t, float>>> by_expert(static_cast<size_t>(E));
   for (int64_t t = 0; t < T; ++t)
@@ -92,7 +94,7 @@ void moe_forward(const Config& c, const BlockWeights& b, const float* x, const i
       std::memcpy(&xs[size_t(i * d)], x + list[size_t(i)].first * d, sizeof(float) * size_t(d));
       ws[size_t(i)] = list[size_t(i)].second;
     }
-    expert_forward(c, b.experts[size_t(e)], xs.data(), n, ws.data(), out.data());
+    expert_forward(c, b.experts[size_t(e)], xs.data(), n, ws.data(), out.data(), in);
     for (int64_t i = 0; i < n; ++i) axpy(y + list[size_t(i)].first * d, 1.0f, &out[size_t(i * d)], d);
   }
 }

@@ -4,11 +4,13 @@
 // weight applied before W2, plus the shared expert.
 #include <cstdint>
 
+#include "model/kernels.h"
 #include "model/weights.h"
 
 namespace whalebox::model {
 
 // x: [T, d] normalised inputs; tokens: the T token ids (hash routing); y: [T, d].
-void moe_forward(const Config& c, const BlockWeights& b, const float* x, const int32_t* tokens, int64_t T, float* y);
+void moe_forward(const Config& c, const BlockWeights& b, const float* x, const int32_t* tokens, int64_t T, float* y,
+                 Inputs in = Inputs::F32);
 
 }  // namespace whalebox::model

@@ -57,6 +57,7 @@ struct Weight {
   int block_rows = 1, block_cols = 1;
   int64_t scale_cols = 0;
   int64_t row0 = 0;  // first row of this view within the scaled tensor (row slices)
+  bool bf16_exact = false;  // widens exactly to BF16 (set when binding; fast-mode BF16 path)
 
   size_t row_bytes() const {
     switch (format) {

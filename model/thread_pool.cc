@@ -14,16 +14,27 @@ namespace {
 // Set on pool threads and on a caller while its job runs: nested parallel_for runs inline.
 thread_local bool in_worker_job = false;
 
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// A decode step runs a few hundred small jobs back to back. Two things keep them cheap on a
+// busy machine: chunks are claimed dynamically, so the caller never waits for a thread that has
+// not started (it runs the unclaimed chunks itself), and idle workers spin briefly before
+// sleeping, so back-to-back jobs need no wake-up through the kernel.
+constexpr int kSpins = 2000;
+
 class Pool {
  public:
   explicit Pool(int n) : n_(n) {
-    for (int i = 1; i < n_; ++i) workers_.emplace_back([this, i] { loop(i); });
+    for (int i = 1; i < n_; ++i) workers_.emplace_back([this] { loop(); });
   }
   ~Pool() {
     {
       std::lock_guard lk(mu_);
-      stop_ = true;
-      ++gen_;
+      stop_.store(true);
     }
     cv_.notify_all();
     for (auto& t : workers_) t.join();
@@ -32,40 +43,67 @@ class Pool {
 
   void run(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int chunks) {
     std::unique_lock job_lock(job_mu_);  // one job at a time (callers on several threads queue)
-    {
+    fn_ = &fn;
+    n_items_ = n;
+    chunks_ = chunks;
+    done_.store(0);
+    ++gen_;
+    claim_.store(uint64_t(gen_) << 32);  // publishes the fields above; chunk index 0
+    if (sleepers_.load() > 0) {
       std::lock_guard lk(mu_);
-      fn_ = &fn;
-      n_items_ = n;
-      chunks_ = chunks;
-      pending_ = chunks - 1;
-      ++gen_;
+      cv_.notify_all();
     }
-    cv_.notify_all();
-    chunk(0);
-    std::unique_lock lk(mu_);
-    done_cv_.wait(lk, [&] { return pending_ == 0; });
+    work(uint32_t(gen_));
+    for (int spin = 0; done_.load(std::memory_order_acquire) != chunks; ++spin) {
+      if (spin < kSpins) {
+        cpu_relax();
+        continue;
+      }
+      std::unique_lock lk(mu_);
+      caller_waiting_.store(true);
+      done_cv_.wait(lk, [&] { return done_.load() == chunks; });
+      caller_waiting_.store(false);
+      break;
+    }
     fn_ = nullptr;
   }
 
  private:
-  void chunk(int i) {
-    int64_t b = n_items_ * i / chunks_, e = n_items_ * (i + 1) / chunks_;
-    if (b < e) (*fn_)(b, e);
-  }
-  void loop(int id) {
-    in_worker_job = true;
-    uint64_t seen = 0;
+  // Claims and runs chunks of job `gen` until none is left (or another job replaced it).
+  void work(uint32_t gen) {
+    uint64_t c = claim_.load(std::memory_order_acquire);
     for (;;) {
-      {
-        std::unique_lock lk(mu_);
-        cv_.wait(lk, [&] { return gen_ != seen; });
-        seen = gen_;
-        if (stop_) return;
-        if (id >= chunks_) continue;
+      if (uint32_t(c >> 32) != gen || int(uint32_t(c)) >= chunks_.load(std::memory_order_relaxed)) return;
+      if (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel)) continue;
+      const int i = int(uint32_t(c));
+      const int64_t b = n_items_ * i / chunks_, e = n_items_ * (i + 1) / chunks_;
+      if (b < e) (*fn_)(b, e);
+      if (done_.fetch_add(1) + 1 == chunks_ && caller_waiting_.load()) {
+        std::lock_guard lk(mu_);
+        done_cv_.notify_one();
       }
-      chunk(id);
-      std::lock_guard lk(mu_);
-      if (--pending_ == 0) done_cv_.notify_one();
+      c = claim_.load(std::memory_order_acquire);
+    }
+  }
+  void loop() {
+    in_worker_job = true;
+    uint32_t seen = 0;
+    for (;;) {
+      uint32_t g = uint32_t(claim_.load(std::memory_order_acquire) >> 32);
+      for (int spin = 0; g == seen && spin < kSpins && !stop_.load(std::memory_order_relaxed); ++spin) {
+        cpu_relax();
+        g = uint32_t(claim_.load(std::memory_order_acquire) >> 32);
+      }
+      if (g == seen) {
+        std::unique_lock lk(mu_);
+        sleepers_.fetch_add(1);
+        cv_.wait(lk, [&] { return stop_.load() || uint32_t(claim_.load() >> 32) != seen; });
+        sleepers_.fetch_sub(1);
+        g = uint32_t(claim_.load() >> 32);
+      }
+      if (stop_.load()) return;
+      seen = g;
+      work(g);
     }
   }
 
@@ -73,12 +111,13 @@ class Pool {
   std::vector<std::thread> workers_;
   std::mutex mu_, job_mu_;
   std::condition_variable cv_, done_cv_;
-  uint64_t gen_ = 0;
-  bool stop_ = false;
+  uint32_t gen_ = 0;
+  std::atomic<uint64_t> claim_{0};  // job generation << 32 | next chunk
+  std::atomic<int> done_{0}, sleepers_{0};
+  std::atomic<bool> stop_{false}, caller_waiting_{false};
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
   int64_t n_items_ = 0;
-  int chunks_ = 1;
-  int pending_ = 0;
+  std::atomic<int> chunks_{1};  // read before a claim succeeds, possibly while the next job is set up
 };
 
 std::mutex g_mu;
@@ -104,8 +143,9 @@ void set_thread_count(int n) {
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   Pool& p = pool();
-  int64_t chunks = std::min<int64_t>(p.size(), std::max<int64_t>(1, n / std::max<int64_t>(grain, 1)));
-  if (chunks <= 1 || in_worker_job) {
+  // A few chunks per thread, so a thread that starts late (or is preempted) leaves less behind.
+  int64_t chunks = std::min<int64_t>(4 * int64_t(p.size()), std::max<int64_t>(1, n / std::max<int64_t>(grain, 1)));
+  if (p.size() <= 1 || chunks <= 1 || in_worker_job) {
     fn(0, n);
     return;
   }

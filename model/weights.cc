@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "model/kernels.h"
 #include "model/quant.h"
 
 namespace whalebox::model {
@@ -59,6 +60,7 @@ struct Binder {
       w.scale_is_f32 = s->dtype == DType::F32;
       w.scale_cols = shape[1];
     }
+    w.bf16_exact = widens_exactly_to_bf16(w);
     return w;
   }
 
@@ -147,6 +149,7 @@ struct Binder {
 
 size_t block_bytes_per_token(const Config& c, const BlockWeights& b) {
   size_t n = b.wq_a.bytes() + b.wq_b.bytes() + b.wkv.bytes() + b.wo_a.bytes() + b.wo_b.bytes() + b.gate.bytes();
+  n += (b.hc_attn.fn.size() + b.hc_ffn.fn.size()) * sizeof(float);  // mHC mixing weights, FP32
   if (b.compressor) n += b.compressor->wkv.bytes() + b.compressor->wgate.bytes();
   if (b.idx_compressor)
     n += b.idx_wq_b.bytes() + b.idx_weights_proj.bytes() + b.idx_compressor->wkv.bytes() + b.idx_compressor->wgate.bytes();
@@ -173,7 +176,7 @@ std::unique_ptr<ModelWeights> bind_weights(const Config& c, SafeTensors st) {
     if (!m->file.find("mtp." + std::to_string(k) + ".attn_norm.weight")) break;
     m->mtp.push_back(b.block("mtp." + std::to_string(k) + ".", c.num_hidden_layers + k, true));
   }
-  m->weight_bytes_per_token = m->head.bytes() + size_t(d) * 2;
+  m->weight_bytes_per_token = m->head.bytes() + size_t(d) * 2 + m->hc_head.fn.size() * sizeof(float);
   for (auto& l : m->layers) m->weight_bytes_per_token += block_bytes_per_token(c, l);
   return m;
 }

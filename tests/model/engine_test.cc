@@ -203,8 +203,9 @@ TEST_F(Engine, MtpIncrementalEqualsWhole) {
 }
 
 TEST_F(Engine, FastModeIsCloseToExactAndAlsoIncremental) {
-  // With a top-k that keeps every entry, fast mode differs from exact only by BF16 rope dims in
-  // the KV entries (the indexer's query rounding cannot change a selection of everything).
+  // With a top-k that keeps every entry, fast mode differs from exact by BF16 rope dims in the KV
+  // entries and BF16 inputs to the linears (the indexer's integer scoring cannot change a
+  // selection of everything).
   auto dir = dir_ / "dense_topk";
   write_random_checkpoint(dir.string(), tiny_config_json(8, 64), 21);
   auto m = Model::load(dir.string());
