@@ -33,29 +33,57 @@ int64_t now_ms() {
              std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-void send_ready(const std::string& error, int landlock_abi) {
-  proto::send_packet(kInitControlFd, proto::Writer(proto::Type::ready).str(error).u32(landlock_abi).bytes());
+// Runs the setup steps in order, timing each, until one fails; `error()` is the first failure.
+class Steps {
+ public:
+  explicit Steps(proto::ReadyMsg& out) : out_(out) {}
+  template <class F>
+  void run(const char* name, F&& f) {
+    if (!out_.error.empty()) return;
+    int64_t t = now_us();
+    out_.error = f();
+    out_.steps_us.emplace_back(name, static_cast<uint64_t>(now_us() - t));
+  }
+
+ private:
+  static int64_t now_us() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  }
+  proto::ReadyMsg& out_;
+};
+
+std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+
+// Everything that does not depend on the spec: done ahead of time for pooled inits.
+void prepare(const proto::PrepareMsg& cfg, inside::MountSources& sources, Steps& steps) {
+  using namespace inside;
+  steps.run("init.clone_mount_sources", [&] { return clone_mount_sources(cfg.ro_paths, sources); });
+  steps.run("init.become", [&] {
+    std::string e = become(cfg.uid, cfg.gid);
+    // PDEATHSIG is cleared by the uid change, so it is set here; the control socket's EOF covers
+    // the window before.
+    if (e.empty() && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) e = errno_text("PR_SET_PDEATHSIG");
+    return e;
+  });
+  if (cfg.net_loopback) steps.run("init.loopback_up", [] { return loopback_up(); });
+  steps.run("init.build_root", [&] { return build_root(sources); });
 }
 
-std::string prepare(const proto::InitConfig& cfg, int& landlock_abi) {
+// The spec's part, then every privilege is shed: capabilities, no-new-privs, Landlock, seccomp.
+void attach(const proto::PrepareMsg& base, const proto::AttachMsg& cfg, int workspace_tree, int& landlock_abi,
+            std::vector<int>& port_fds, Steps& steps) {
   using namespace inside;
-  MountSources sources;
-  std::string e = clone_mount_sources(cfg, sources);
-  if (e.empty()) e = become(cfg.uid, cfg.gid);
-  // PDEATHSIG is cleared by the uid change above, so it is set here; the control socket's EOF
-  // covers the window before.
-  if (e.empty() && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) e = "PR_SET_PDEATHSIG failed";
-  if (e.empty() && sethostname(cfg.hostname.data(), cfg.hostname.size()) != 0)
-    e = std::string("sethostname: ") + std::strerror(errno);
-  if (e.empty() && cfg.net_loopback) e = loopback_up();
-  if (e.empty()) e = build_root(cfg, sources);
-  if (e.empty()) e = set_limits(cfg);
-  if (e.empty()) e = drop_capabilities();
-  if (e.empty()) e = apply_landlock(cfg.workspace_mount, landlock_abi);
-  if (e.empty()) e = apply_seccomp();
+  steps.run("init.attach_workspace", [&] { return attach_workspace(cfg, workspace_tree); });
+  steps.run("init.hostname_rlimits", [&] {
+    if (sethostname(cfg.hostname.data(), cfg.hostname.size()) != 0) return errno_text("sethostname");
+    return set_limits(cfg);
+  });
+  if (!cfg.ports.empty()) steps.run("init.listen_ports", [&] { return listen_ports(cfg.ports, port_fds); });
+  steps.run("init.drop_capabilities", [] { return drop_capabilities(); });
+  steps.run("init.landlock", [&] { return apply_landlock(cfg.workspace_mount, landlock_abi); });
+  steps.run("init.seccomp", [&] { return install_seccomp(base.seccomp_bpf); });
   // Not dumpable: the workload (same uid) cannot open /proc/1/fd, /proc/1/environ or ptrace us.
-  if (e.empty() && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) e = "PR_SET_DUMPABLE failed";
-  return e;
+  steps.run("init.not_dumpable", [] { return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 ? "" : errno_text("PR_SET_DUMPABLE"); });
 }
 
 [[noreturn]] void run_child(const proto::ExecMsg& m, const std::vector<int>& fds) {
@@ -136,8 +164,9 @@ void handle(std::vector<Command>& cmds, const std::string& packet, std::vector<i
     case proto::Type::signal: {
       uint64_t id = r.u64();
       int sig = static_cast<int>(r.u32());
+      // The group, or the command alone if it has not reached its setsid() yet.
       for (const auto& c : cmds)
-        if (c.id == id && r.ok()) kill(-c.pid, sig);
+        if (c.id == id && r.ok() && kill(-c.pid, sig) != 0) kill(c.pid, sig);
       break;
     }
     case proto::Type::kill_all:
@@ -196,17 +225,29 @@ int init_main() {
   signal(SIGPIPE, SIG_IGN);
   std::string packet;
   std::vector<int> fds;
+  proto::ReadyMsg ready;
+  Steps steps(ready);
+  auto answer = [&](const std::vector<int>& pass) {
+    proto::send_packet(kInitControlFd, ready.encode(), pass.data(), ready.error.empty() ? pass.size() : 0);
+    for (int fd : pass) close(fd);  // the runtime holds the port listeners now, not the sandbox
+    return ready.error.empty() ? serve() : 1;
+  };
   if (proto::recv_packet(kInitControlFd, packet, fds, 0) <= 0) return 1;
-  proto::InitConfig cfg;
-  if (!proto::InitConfig::decode(packet, cfg)) {
-    send_ready("malformed setup message", 0);
-    return 1;
-  }
+  proto::PrepareMsg base;
+  if (!proto::PrepareMsg::decode(packet, base)) ready.error = "malformed setup message";
+  inside::MountSources sources;
+  prepare(base, sources, steps);
+  ready.prepare_steps = static_cast<uint32_t>(ready.steps_us.size());
+  if (!ready.error.empty()) return answer({});
+  // Pooled inits wait here, fully built but for the spec.
+  if (proto::recv_packet(kInitControlFd, packet, fds, 1) <= 0) return 1;
+  proto::AttachMsg cfg;
+  if (!proto::AttachMsg::decode(packet, cfg)) ready.error = "malformed attach message";
   int abi = 0;
-  std::string e = prepare(cfg, abi);
-  send_ready(e, abi);
-  if (!e.empty()) return 1;
-  return serve();
+  std::vector<int> port_fds;
+  attach(base, cfg, fds.empty() ? -1 : fds[0], abi, port_fds, steps);
+  ready.landlock_abi = static_cast<uint32_t>(abi);
+  return answer(port_fds);
 }
 
 }  // namespace whalebox::sandbox
