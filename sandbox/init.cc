@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -66,14 +67,15 @@ void prepare(const proto::PrepareMsg& cfg, inside::MountSources& sources, Steps&
     return e;
   });
   if (cfg.net_loopback) steps.run("init.loopback_up", [] { return loopback_up(); });
-  steps.run("init.build_root", [&] { return build_root(sources); });
+  steps.run("init.build_root", [&] { return build_root(sources, cfg.tmpfs_bytes, cfg.keep_old_root != 0); });
+  steps.run("init.limit_capabilities", [] { return limit_capabilities(); });
 }
 
 // The spec's part, then every privilege is shed: capabilities, no-new-privs, Landlock, seccomp.
 void attach(const proto::PrepareMsg& base, const proto::AttachMsg& cfg, int workspace_tree, int& landlock_abi,
             std::vector<int>& port_fds, Steps& steps) {
   using namespace inside;
-  steps.run("init.attach_workspace", [&] { return attach_workspace(cfg, workspace_tree); });
+  steps.run("init.attach_workspace", [&] { return attach_workspace(cfg, workspace_tree, base.tmpfs_bytes); });
   steps.run("init.hostname_rlimits", [&] {
     if (sethostname(cfg.hostname.data(), cfg.hostname.size()) != 0) return errno_text("sethostname");
     return set_limits(cfg);
@@ -86,28 +88,49 @@ void attach(const proto::PrepareMsg& base, const proto::AttachMsg& cfg, int work
   steps.run("init.not_dumpable", [] { return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 ? "" : errno_text("PR_SET_DUMPABLE"); });
 }
 
-[[noreturn]] void run_child(const proto::ExecMsg& m, const std::vector<int>& fds) {
+struct ChildArgs {
+  const proto::ExecMsg* m;
+  const std::vector<int>* fds;
+  char** argv;
+};
+
+// The command's process, started with CLONE_VM | CLONE_VFORK: it borrows init's memory until it
+// execs (no page tables copied, no copy-on-write faults) while init waits, so it only makes
+// syscalls on data prepared by init.
+int run_child(void* p) {
+  const auto& a = *static_cast<ChildArgs*>(p);
   sigset_t all;
   sigemptyset(&all);
   sigprocmask(SIG_SETMASK, &all, nullptr);
-  signal(SIGPIPE, SIG_DFL);
+  signal(SIGPIPE, SIG_DFL);  // the child has its own copy of the handlers (no CLONE_SIGHAND)
   setsid();  // own session and process group: never shares a terminal, killable as a group
-  for (int i = 0; i < 3; ++i) dup2(fds[static_cast<size_t>(i)], i);
+  for (int i = 0; i < 3; ++i) dup2((*a.fds)[static_cast<size_t>(i)], i);
   inside::close_fds_from(3);
-  if (chdir(m.cwd.c_str()) != 0) {
-    dprintf(2, "whalebox-sandbox: cannot enter %s: %s\n", m.cwd.c_str(), strerror(errno));
+  if (chdir(a.m->cwd.c_str()) != 0) {
+    dprintf(2, "whalebox-sandbox: cannot enter %s: %s\n", a.m->cwd.c_str(), strerror(errno));
     _exit(126);
   }
+  execvp(a.argv[0], a.argv);  // searches the command's PATH: init set environ to its env
+  int e = errno;
+  dprintf(2, "whalebox-sandbox: %s: %s\n", a.argv[0], strerror(e));
+  _exit(e == ENOENT ? 127 : 126);
+}
+
+pid_t spawn_command(const proto::ExecMsg& m, const std::vector<int>& fds) {
+  alignas(64) static char stack[64 * 1024];  // the child's until it execs; init is stopped meanwhile
   std::vector<char*> argv, envp;
   for (const auto& a : m.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   for (const auto& e : m.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
-  environ = envp.data();  // execvp searches the command's own PATH
-  execvp(argv[0], argv.data());
+  ChildArgs args{&m, &fds, argv.data()};
+  char** saved = environ;
+  environ = envp.data();
+  pid_t pid = clone(run_child, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
   int e = errno;
-  dprintf(2, "whalebox-sandbox: %s: %s\n", argv[0], strerror(e));
-  _exit(e == ENOENT ? 127 : 126);
+  environ = saved;
+  errno = e;
+  return pid;
 }
 
 void start(std::vector<Command>& cmds, const std::string& packet, std::vector<int>& fds) {
@@ -117,8 +140,7 @@ void start(std::vector<Command>& cmds, const std::string& packet, std::vector<in
     reply.started = 0;
     reply.error = "malformed exec request";
   } else {
-    pid_t pid = fork();
-    if (pid == 0) run_child(m, fds);
+    pid_t pid = spawn_command(m, fds);
     if (pid < 0) {
       reply.id = m.id;
       reply.started = 0;

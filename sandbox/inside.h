@@ -12,7 +12,8 @@ namespace whalebox::sandbox::inside {
 
 // caps.cc
 std::string become(uint32_t uid, uint32_t gid);  // setres[ug]id, keeping capabilities for setup
-std::string drop_capabilities();                 // bounding, ambient, inheritable, permitted, effective
+std::string limit_capabilities();  // securebits, bounding and ambient sets: nothing to gain by exec
+std::string drop_capabilities();   // inheritable, permitted, effective; no-new-privs
 
 // mounts.cc: private mounts, read-only system dirs, sized tmpfs, fresh masked /proc, bound device
 // nodes, workspace. Three steps: the sources are cloned while init still has the runtime's host
@@ -29,9 +30,12 @@ struct MountSources {
   std::vector<std::pair<std::string, std::string>> links;  // path -> symlink target
 };
 std::string clone_mount_sources(const std::vector<std::string>& ro_paths, MountSources& out);
-std::string build_root(MountSources& src);
+// `keep_old_root`: leave the host root at /.old for attach_workspace() to resolve the workspace
+// path in (when the runtime cannot clone the workspace mount itself).
+std::string build_root(MountSources& src, uint64_t tmpfs_bytes, bool keep_old_root);
 // `workspace_tree`: a detached mount from the runtime, or -1 to clone cfg.workspace from /.old.
-std::string attach_workspace(const proto::AttachMsg& cfg, int workspace_tree);
+// /tmp and /dev/shm were mounted with `prepared_tmpfs_bytes`; they are resized when the spec differs.
+std::string attach_workspace(const proto::AttachMsg& cfg, int workspace_tree, uint64_t prepared_tmpfs_bytes);
 
 // net.cc: bring up loopback in the empty network namespace; listening sockets on 127.0.0.1:<port>
 // for the ports the runtime forwards from the host.

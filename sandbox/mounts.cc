@@ -99,6 +99,12 @@ std::string mount_proc(const std::string& root) {
   return "";
 }
 
+std::string detach_old_root() {
+  if (::umount2(kOldRoot, MNT_DETACH) != 0) return fail("cannot detach the old root", kOldRoot);
+  if (::rmdir(kOldRoot) != 0) return fail("cannot remove", kOldRoot);
+  return "";
+}
+
 }  // namespace
 
 std::string clone_mount_sources(const std::vector<std::string>& ro_paths, MountSources& src) {
@@ -126,7 +132,7 @@ std::string clone_mount_sources(const std::vector<std::string>& ro_paths, MountS
   return "";
 }
 
-std::string build_root(MountSources& src) {
+std::string build_root(MountSources& src, uint64_t tmpfs_bytes, bool keep_old_root) {
   auto& trees = src.trees;
   auto& devs = src.devs;
   auto& links = src.links;
@@ -138,7 +144,10 @@ std::string build_root(MountSources& src) {
     if (e.empty()) e = attach(t.fd, root + t.target, t.is_file);
     else ::close(t.fd);
   }
+  std::string tmpfs = "mode=1777,size=" + std::to_string(tmpfs_bytes);
+  if (e.empty()) e = mount_tmpfs(root + "/tmp", tmpfs);
   if (e.empty()) e = mount_tmpfs(root + "/dev", "mode=0755,size=64k");
+  if (e.empty()) e = mount_tmpfs(root + "/dev/shm", tmpfs);
   for (auto& d : devs) {
     if (e.empty()) e = attach(d.fd, root + d.target, true);
     else ::close(d.fd);
@@ -158,23 +167,28 @@ std::string build_root(MountSources& src) {
   if (::chdir(kRoot) != 0) return fail("cannot enter", root);
   if (syscall(SYS_pivot_root, ".", kOldRoot + 1) != 0) return fail("pivot_root into", root);
   if (::chdir("/") != 0) return fail("cannot enter", "/");
-  return "";
+  return keep_old_root ? "" : detach_old_root();
 }
 
-std::string attach_workspace(const proto::AttachMsg& cfg, int workspace_tree) {
+std::string attach_workspace(const proto::AttachMsg& cfg, int workspace_tree, uint64_t prepared_tmpfs_bytes) {
   int tree = workspace_tree;
+  struct stat st;
+  bool have_old_root = ::lstat(kOldRoot, &st) == 0;
+  if (tree < 0 && !have_old_root) return "the runtime sent no workspace mount and the host root is already detached";
   if (tree < 0) {
     // The runtime could not clone it: resolve the host path in the old root, as the sandbox's identity.
     tree = clone_tree(std::string(kOldRoot) + cfg.workspace, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
     if (tree < 0) return fail("cannot bind the workspace", cfg.workspace);
   }
   std::string e = attach(tree, cfg.workspace_mount, false);
-  std::string tmpfs = "mode=1777,size=" + std::to_string(cfg.tmpfs_bytes);
-  if (e.empty()) e = mount_tmpfs("/tmp", tmpfs);
-  if (e.empty()) e = mount_tmpfs("/dev/shm", tmpfs);
   if (!e.empty()) return e;
-  if (::umount2(kOldRoot, MNT_DETACH) != 0) return fail("cannot detach the old root", kOldRoot);
-  if (::rmdir(kOldRoot) != 0) return fail("cannot remove", kOldRoot);
+  if (cfg.tmpfs_bytes != prepared_tmpfs_bytes) {
+    std::string size = "size=" + std::to_string(cfg.tmpfs_bytes);
+    for (const char* dir : {"/tmp", "/dev/shm"})
+      if (::mount(nullptr, dir, nullptr, MS_REMOUNT | MS_NOSUID | MS_NODEV, size.c_str()) != 0)
+        return fail("cannot resize the tmpfs", dir);
+  }
+  if (have_old_root && !(e = detach_old_root()).empty()) return e;
   mount_attr attr{};
   attr.attr_set = MOUNT_ATTR_RDONLY;
   if (mount_setattr(AT_FDCWD, "/", 0, &attr, sizeof attr) != 0) return fail("cannot make read-only", "/");

@@ -92,12 +92,19 @@ void ProcessSandbox::start(const ProcessBackendOptions& opts, const CgroupTree& 
     read_control();
     watch_init();
     setup_deadline_.expires_after(kSetupTimeout);
-    setup_deadline_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (!ec && self->state_ == State::starting) {
+    setup_deadline_.async_wait([w = weak_from_this()](boost::system::error_code ec) {
+      auto self = w.lock();
+      if (self && !ec && self->state_ == State::starting) {
         self->dead_reason_ = "the sandbox init did not finish its setup in time";
         self->begin_destroy();
       }
     });
+    // Pipelined: everything the runtime checks is done and the attach is on the control socket.
+    // Commands sent from now on queue behind it, and init reads none before its setup is complete
+    // (isolation, workspace, limits); a setup failure fails them with the reason.
+    auto h = std::move(on_ready_);
+    keep_alive_.reset();
+    h({}, shared_from_this());
   });
 }
 
@@ -142,6 +149,8 @@ Status prespawn(const ProcessBackendOptions& opts, const CgroupTree& tree, const
   for (const auto& p : ro_paths) prep.ro_paths.push_back(p.string());
   prep.uid = uid;
   prep.gid = gid;
+  prep.keep_old_root = !root;  // a root runtime clones the workspace mount itself (see launch)
+  prep.tmpfs_bytes = limits.tmpfs_bytes;
   prep.seccomp_bpf = *bpf;
   if (int e = proto::send_packet(out.control, prep.encode()); e) {
     discard(out);
@@ -281,9 +290,6 @@ void ProcessSandbox::on_packet(const std::string& packet, std::vector<int>& fds)
       });
     }
     arm_idle();
-    auto h = std::move(on_ready_);
-    auto self = std::move(keep_alive_);
-    h({}, self);
   } else if (type == proto::Type::exited) {
     proto::ExitedMsg m;
     if (proto::ExitedMsg::decode(packet, m)) on_exited(m);
@@ -323,7 +329,8 @@ void ProcessSandbox::on_init_exit(const std::string& why) {
     if (st->exited) continue;
     st->exited = true;
     st->result.signal = SIGKILL;
-    st->result.status = Status::fail("the command was killed because the sandbox ended: " + dead_reason_);
+    st->result.status = Status::fail(was == State::starting ? dead_reason_  // it never ran
+                                                            : "the command was killed because the sandbox ended: " + dead_reason_);
     maybe_finish(st);
   }
   if (was == State::starting && on_ready_) {
@@ -370,8 +377,7 @@ void ProcessSandbox::start_exec(ExecRequest req, OutputHandler on_output, ExecHa
     r.status = Status::fail(std::move(why));
     done(std::move(r));
   };
-  if (state_ != State::ready)
-    return fail(state_ == State::dead ? "sandbox is gone: " + dead_reason_ : "sandbox is not ready");
+  if (state_ == State::dead) return fail("sandbox is gone: " + dead_reason_);
   if (req.cancel && req.cancel->cancelled()) {
     ExecResult r;
     r.status = Status::fail("the command was cancelled before it started");
@@ -451,7 +457,7 @@ void ProcessSandbox::start_exec(ExecRequest req, OutputHandler on_output, ExecHa
 
 void ProcessSandbox::deliver_cancel(uint64_t exec_id, int signal) {
   auto it = execs_.find(exec_id);
-  if (it == execs_.end() || it->second->exited || state_ != State::ready) return;
+  if (it == execs_.end() || it->second->exited || state_ == State::dead) return;
   it->second->result.cancelled = true;
   proto::send_packet(control_.native_handle(), proto::Writer(proto::Type::signal).u64(exec_id).u32(static_cast<uint32_t>(signal)).bytes());
 }
@@ -588,7 +594,7 @@ void ProcessSandbox::stats(StatsHandler done) {
 
 void ProcessSandbox::kill(StatusHandler done) {
   on_strand([this, done = std::move(done)] {
-    if (state_ != State::ready) return done(Status::fail("sandbox is not running"));
+    if (state_ == State::dead) return done(Status::fail("sandbox is not running: " + dead_reason_));
     int e = proto::send_packet(control_.native_handle(), proto::Writer(proto::Type::kill_all).bytes());
     done(e ? Status::fail(std::string("cannot reach the sandbox init: ") + std::strerror(e)) : Status{});
   });

@@ -124,7 +124,8 @@ long recv_packet(int sock, std::string& out, std::vector<int>& fds, size_t max_f
 }
 
 std::string PrepareMsg::encode() const {
-  return Writer(Type::setup).strs(ro_paths).u32(uid).u32(gid).u32(net_loopback).str(seccomp_bpf).bytes();
+  return Writer(Type::setup).strs(ro_paths).u32(uid).u32(gid).u32(net_loopback).u32(keep_old_root).u64(tmpfs_bytes)
+      .str(seccomp_bpf).bytes();
 }
 
 bool PrepareMsg::decode(std::string_view bytes, PrepareMsg& m) {
@@ -134,6 +135,8 @@ bool PrepareMsg::decode(std::string_view bytes, PrepareMsg& m) {
   m.uid = r.u32();
   m.gid = r.u32();
   m.net_loopback = r.u32();
+  m.keep_old_root = r.u32();
+  m.tmpfs_bytes = r.u64();
   m.seccomp_bpf = r.str();
   return r.ok();
 }

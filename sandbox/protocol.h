@@ -68,6 +68,8 @@ struct PrepareMsg {
   std::vector<std::string> ro_paths;  // host paths
   uint32_t uid = 0, gid = 0;          // inside
   uint32_t net_loopback = 1;          // bring lo up
+  uint32_t keep_old_root = 0;         // the attach will name the workspace by host path, not fd
+  uint64_t tmpfs_bytes = 0;           // /tmp and /dev/shm as mounted now (resized at attach if needed)
   std::string seccomp_bpf;            // the compiled filter (struct sock_filter[]), built once by the runtime
 
   std::string encode() const;

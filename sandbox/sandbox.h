@@ -200,7 +200,10 @@ class Backend {
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
   virtual ProbeReport probe() const = 0;
-  // Creates and starts a sandbox; `done` gets it once its init is ready to exec.
+  // Creates and starts a sandbox. `done` gets it as soon as every check the runtime makes has
+  // passed and the setup is under way: calls may follow at once. No command runs before the
+  // sandbox is complete (isolation, workspace, limits); if its own setup fails, the commands sent
+  // meanwhile fail with that reason and the sandbox is gone (stats().alive turns true once ready).
   virtual void create(SandboxSpec spec, CreateHandler done) = 0;
 };
 
