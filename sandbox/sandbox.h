@@ -220,6 +220,9 @@ struct ProcessBackendOptions {
   // the spec's workspace, limits, hostname and ports) so that create() only attaches those; used
   // for specs with uid/gid 0 inside and the default ro_paths. A background thread refills it. 0 disables.
   size_t pool_size = 1;
+  // How long after a create() took from the pool the refill starts (ahead-of-time work kept out
+  // of the new sandbox's setup and first commands).
+  std::chrono::milliseconds pool_refill_delay{10};
 };
 
 // Namespaces + seccomp + Landlock + cgroups, with a resident init per sandbox.
