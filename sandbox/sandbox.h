@@ -6,6 +6,7 @@
 // handler runs on that executor (serialised per sandbox: handlers of one sandbox never run
 // concurrently with each other). `sandbox/sync.h` wraps it for callers that want blocking calls.
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -75,7 +76,7 @@ struct SandboxSpec {
 // after it ended, cancel() does nothing.
 class CancelHandle {
  public:
-  void cancel(int signal = 9 /* SIGKILL */);
+  void cancel(int signal = SIGKILL);
   bool cancelled() const;
   // Backend side: `deliver` gets each signal from now on (and at once one asked for before);
   // bind({}) when the exec has ended.
