@@ -45,8 +45,9 @@ std::string become(uint32_t uid, uint32_t gid) {
   return "";
 }
 
-std::string drop_capabilities() {
-  // Lock root out of regaining capabilities through exec or setuid games.
+std::string limit_capabilities() {
+  // Lock root out of regaining capabilities through exec or setuid games. None of this touches
+  // the effective set, so init can still mount until drop_capabilities().
   if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
                                    SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
                                    SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
@@ -55,6 +56,10 @@ std::string drop_capabilities() {
   for (int cap = 0; cap <= last_cap(); ++cap)
     if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return err("PR_CAPBSET_DROP");
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) return err("PR_CAP_AMBIENT_CLEAR_ALL");
+  return "";
+}
+
+std::string drop_capabilities() {
   if (capset_all(0, 0, false) != 0) return err("capset(0)");
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return err("PR_SET_NO_NEW_PRIVS");
   return "";

@@ -307,10 +307,11 @@ double Cgroup::cpu_ms() const {
 }
 
 void Cgroup::kill_all() const {
-  for (const auto& [c, p] : paths_) {
-    if (c.empty() && v2_kill_) write_small_file(p + "/cgroup.kill", "1");
-    else kill_procs(p);
-  }
+  // Every process of the sandbox is in the v2 cgroup too (born there by CLONE_INTO_CGROUP, and
+  // children inherit it): where cgroup.kill exists it alone is enough.
+  for (const auto& [c, p] : paths_)
+    if (c.empty() && v2_kill_ && write_small_file(p + "/cgroup.kill", "1") == 0) return;
+  for (const auto& [c, p] : paths_) kill_procs(p);
 }
 
 Status Cgroup::remove() {

@@ -15,7 +15,7 @@ void close_fds_from(int first) {
   for (int fd = first; fd < 65536; ++fd) ::close(fd);  // kernels before 5.9
 }
 
-std::string set_limits(const proto::InitConfig& cfg) {
+std::string set_limits(const proto::AttachMsg& cfg) {
   struct {
     int resource;
     rlim_t value;

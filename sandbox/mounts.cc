@@ -16,6 +16,7 @@ namespace whalebox::sandbox::inside {
 namespace {
 
 const char* const kRoot = "/tmp";  // staging point; in our private mount ns it hides nothing of the host's
+const char* const kOldRoot = "/.old";  // the host root after pivot_root, until the workspace is attached
 const char* const kDevNodes[] = {"null", "zero", "full", "random", "urandom"};
 const char* const kProcMasked[] = {"kcore",      "kallsyms",   "keys",       "key-users",   "timer_list",
                                    "sched_debug", "sysrq-trigger", "latency_stats", "kpagecount",
@@ -98,14 +99,20 @@ std::string mount_proc(const std::string& root) {
   return "";
 }
 
+std::string detach_old_root() {
+  if (::umount2(kOldRoot, MNT_DETACH) != 0) return fail("cannot detach the old root", kOldRoot);
+  if (::rmdir(kOldRoot) != 0) return fail("cannot remove", kOldRoot);
+  return "";
+}
+
 }  // namespace
 
-std::string clone_mount_sources(const proto::InitConfig& cfg, MountSources& src) {
+std::string clone_mount_sources(const std::vector<std::string>& ro_paths, MountSources& src) {
   // On systemd hosts "/" is shared: without this our mounts would propagate to the host.
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return fail("cannot make private", "/");
   // Clone every source while the host tree is whole (the staging tmpfs will hide /tmp).
   const uint64_t ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-  for (const auto& p : cfg.ro_paths) {
+  for (const auto& p : ro_paths) {
     struct stat st;
     if (::lstat(p.c_str(), &st) != 0) continue;  // absent on this host: skipped, not an error
     if (S_ISLNK(st.st_mode)) {
@@ -118,9 +125,6 @@ std::string clone_mount_sources(const proto::InitConfig& cfg, MountSources& src)
     if (fd < 0) return fail("cannot bind read-only", p);
     src.trees.push_back({p, fd, !S_ISDIR(st.st_mode)});
   }
-  int ws = clone_tree(cfg.workspace, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
-  if (ws < 0) return fail("cannot bind the workspace", cfg.workspace);
-  src.trees.push_back({cfg.workspace_mount, ws, false});
   for (const char* n : kDevNodes) {
     int fd = clone_tree(std::string("/dev/") + n, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
     if (fd >= 0) src.devs.push_back({std::string("/dev/") + n, fd, true});
@@ -128,7 +132,7 @@ std::string clone_mount_sources(const proto::InitConfig& cfg, MountSources& src)
   return "";
 }
 
-std::string build_root(const proto::InitConfig& cfg, MountSources& src) {
+std::string build_root(MountSources& src, uint64_t tmpfs_bytes, bool keep_old_root) {
   auto& trees = src.trees;
   auto& devs = src.devs;
   auto& links = src.links;
@@ -140,7 +144,7 @@ std::string build_root(const proto::InitConfig& cfg, MountSources& src) {
     if (e.empty()) e = attach(t.fd, root + t.target, t.is_file);
     else ::close(t.fd);
   }
-  std::string tmpfs = "mode=1777,size=" + std::to_string(cfg.tmpfs_bytes);
+  std::string tmpfs = "mode=1777,size=" + std::to_string(tmpfs_bytes);
   if (e.empty()) e = mount_tmpfs(root + "/tmp", tmpfs);
   if (e.empty()) e = mount_tmpfs(root + "/dev", "mode=0755,size=64k");
   if (e.empty()) e = mount_tmpfs(root + "/dev/shm", tmpfs);
@@ -159,14 +163,35 @@ std::string build_root(const proto::InitConfig& cfg, MountSources& src) {
       return fail("cannot create symlink", path);
   }
   if (auto pe = mount_proc(root); !pe.empty()) return pe;
+  if (!mkdirs(root + kOldRoot)) return fail("cannot create", root + kOldRoot);
+  if (::chdir(kRoot) != 0) return fail("cannot enter", root);
+  if (syscall(SYS_pivot_root, ".", kOldRoot + 1) != 0) return fail("pivot_root into", root);
+  if (::chdir("/") != 0) return fail("cannot enter", "/");
+  return keep_old_root ? "" : detach_old_root();
+}
 
+std::string attach_workspace(const proto::AttachMsg& cfg, int workspace_tree, uint64_t prepared_tmpfs_bytes) {
+  int tree = workspace_tree;
+  struct stat st;
+  bool have_old_root = ::lstat(kOldRoot, &st) == 0;
+  if (tree < 0 && !have_old_root) return "the runtime sent no workspace mount and the host root is already detached";
+  if (tree < 0) {
+    // The runtime could not clone it: resolve the host path in the old root, as the sandbox's identity.
+    tree = clone_tree(std::string(kOldRoot) + cfg.workspace, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+    if (tree < 0) return fail("cannot bind the workspace", cfg.workspace);
+  }
+  std::string e = attach(tree, cfg.workspace_mount, false);
+  if (!e.empty()) return e;
+  if (cfg.tmpfs_bytes != prepared_tmpfs_bytes) {
+    std::string size = "size=" + std::to_string(cfg.tmpfs_bytes);
+    for (const char* dir : {"/tmp", "/dev/shm"})
+      if (::mount(nullptr, dir, nullptr, MS_REMOUNT | MS_NOSUID | MS_NODEV, size.c_str()) != 0)
+        return fail("cannot resize the tmpfs", dir);
+  }
+  if (have_old_root && !(e = detach_old_root()).empty()) return e;
   mount_attr attr{};
   attr.attr_set = MOUNT_ATTR_RDONLY;
-  if (mount_setattr(AT_FDCWD, kRoot, 0, &attr, sizeof attr) != 0) return fail("cannot make read-only", "/");
-  if (::chdir(kRoot) != 0) return fail("cannot enter", root);
-  if (syscall(SYS_pivot_root, ".", ".") != 0) return fail("pivot_root into", root);
-  if (::umount2(".", MNT_DETACH) != 0) return fail("cannot detach the old root", "/");
-  if (::chdir("/") != 0) return fail("cannot enter", "/");
+  if (mount_setattr(AT_FDCWD, "/", 0, &attr, sizeof attr) != 0) return fail("cannot make read-only", "/");
   return "";
 }
 

@@ -1,6 +1,7 @@
 #include "sandbox/namespaces.h"
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
@@ -79,16 +80,24 @@ Status spawn_init(const SpawnRequest& req, const std::function<Status(int pid)>&
   args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
   args.exit_signal = SIGCHLD;
   args.cgroup = req.cgroup_fd >= 0 ? static_cast<uint64_t>(req.cgroup_fd) : 0;
+  using Clock = std::chrono::steady_clock;
+  auto ms = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
+  auto t0 = Clock::now();
   long pid = syscall(SYS_clone3, &args, sizeof args);
   if (pid == 0) child(release[0], control, null_hi, cap_last, path, argv, envp);
   int clone_errno = errno;
+  auto t1 = Clock::now();
   for (int fd : {release[0], null_fd, control, null_hi}) close(fd);
   if (pid < 0) {
     close(release[1]);
     return Status::fail(std::string("clone3 with new namespaces: ") + std::strerror(clone_errno));
   }
   Status s = write_id_maps(static_cast<int>(pid), req);
+  auto t2 = Clock::now();
   if (s.ok() && attach) s = attach(static_cast<int>(pid));
+  out.clone_ms = ms(t0, t1);
+  out.id_maps_ms = ms(t1, t2);
+  out.attach_ms = ms(t2, Clock::now());
   if (s.ok() && write(release[1], "x", 1) != 1) s = Status::fail("cannot release the sandbox init");
   close(release[1]);
   if (!s.ok()) {

@@ -1,6 +1,7 @@
 #pragma once
 // Starting a sandbox's init in fresh namespaces (runtime side).
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "sandbox/sandbox.h"
@@ -19,6 +20,7 @@ struct SpawnRequest {
 struct Spawned {
   int pid = -1;
   int pidfd = -1;
+  double clone_ms = 0, id_maps_ms = 0, attach_ms = 0;  // where the spawn's time went
 };
 
 // clone3 with user+pid+mount+ipc+uts+cgroup(+net) namespaces, writes the id maps, runs `attach`

@@ -2,6 +2,7 @@
 #include <cerrno>
 #include <cstring>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,6 +24,25 @@ std::string loopback_up() {
   int e = errno;
   ::close(s);
   return rc == 0 ? "" : std::string("bringing up lo: ") + std::strerror(e);
+}
+
+}  // namespace whalebox::sandbox::inside
+
+namespace whalebox::sandbox::inside {
+
+std::string listen_ports(const std::vector<uint32_t>& ports, std::vector<int>& fds) {
+  for (uint32_t port : ports) {
+    int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (s < 0) return std::string("socket: ") + std::strerror(errno);
+    fds.push_back(s);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(s, 128) != 0)
+      return "cannot listen on 127.0.0.1:" + std::to_string(port) + " inside: " + std::strerror(errno);
+  }
+  return "";
 }
 
 }  // namespace whalebox::sandbox::inside

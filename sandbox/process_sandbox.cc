@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <linux/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -13,12 +14,16 @@
 #include <boost/asio/write.hpp>
 
 #include "sandbox/namespaces.h"
+#include "sandbox/process_backend.h"
 
 namespace whalebox::sandbox {
 namespace {
 
 constexpr auto kOutputGrace = std::chrono::milliseconds(100);  // after exit, for buffered output
 constexpr auto kSetupTimeout = std::chrono::seconds(20);
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
 std::string describe_wait(int status) {
   if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
@@ -49,7 +54,8 @@ ProcessSandbox::ProcessSandbox(asio::any_io_executor ex, SandboxSpec spec, uint6
       pidfd_(strand_),
       lifetime_(strand_),
       idle_(strand_),
-      setup_deadline_(strand_) {}
+      setup_deadline_(strand_),
+      ports_(strand_) {}
 
 ProcessSandbox::~ProcessSandbox() {
   // Dropped without destroy(): take everything down synchronously.
@@ -86,21 +92,34 @@ void ProcessSandbox::start(const ProcessBackendOptions& opts, const CgroupTree& 
     read_control();
     watch_init();
     setup_deadline_.expires_after(kSetupTimeout);
-    setup_deadline_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (!ec && self->state_ == State::starting) {
+    setup_deadline_.async_wait([w = weak_from_this()](boost::system::error_code ec) {
+      auto self = w.lock();
+      if (self && !ec && self->state_ == State::starting) {
         self->dead_reason_ = "the sandbox init did not finish its setup in time";
         self->begin_destroy();
       }
     });
+    // Pipelined: everything the runtime checks is done and the attach is on the control socket.
+    // Commands sent from now on queue behind it, and init reads none before its setup is complete
+    // (isolation, workspace, limits); a setup failure fails them with the reason.
+    auto h = std::move(on_ready_);
+    keep_alive_.reset();
+    h({}, shared_from_this());
   });
 }
 
 Status prespawn(const ProcessBackendOptions& opts, const CgroupTree& tree, const std::string& init_binary,
-                uint32_t uid, uint32_t gid, uint64_t seq, const Limits& limits, PooledInit& out) {
+                uint32_t uid, uint32_t gid, const std::vector<std::filesystem::path>& ro_paths, uint64_t seq,
+                const Limits& limits, PooledInit& out) {
   if (init_binary.empty() || ::access(init_binary.c_str(), X_OK) != 0)
     return Status::fail("sandbox init helper not found (" + (init_binary.empty() ? std::string("searched $WHALEBOX_SANDBOX_INIT, beside the binary, the build tree") : init_binary) + ")");
+  const std::string* bpf = nullptr;
+  if (auto s = seccomp_program(bpf); !s.ok()) return s;
   bool root = ::geteuid() == 0;
+  auto t = Clock::now();
   if (auto s = out.cgroup.create(tree, cgroup_name(seq), limits); !s.ok()) return s;
+  out.limits = limits;
+  out.steps_ms.emplace_back("runtime.cgroup_create", ms_since(t));
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
     out.cgroup.remove();
@@ -122,7 +141,21 @@ Status prespawn(const ProcessBackendOptions& opts, const CgroupTree& tree, const
     out.cgroup.remove();
     return s;
   }
+  out.steps_ms.emplace_back("runtime.clone3", out.child.clone_ms);
+  out.steps_ms.emplace_back("runtime.id_maps", out.child.id_maps_ms);
+  out.steps_ms.emplace_back("runtime.cgroup_attach", out.child.attach_ms);
   out.control = sv[0];
+  proto::PrepareMsg prep;
+  for (const auto& p : ro_paths) prep.ro_paths.push_back(p.string());
+  prep.uid = uid;
+  prep.gid = gid;
+  prep.keep_old_root = !root;  // a root runtime clones the workspace mount itself (see launch)
+  prep.tmpfs_bytes = limits.tmpfs_bytes;
+  prep.seccomp_bpf = *bpf;
+  if (int e = proto::send_packet(out.control, prep.encode()); e) {
+    discard(out);
+    return Status::fail(std::string("cannot send the setup to init: ") + std::strerror(e));
+  }
   return {};
 }
 
@@ -143,21 +176,30 @@ void discard(PooledInit& p) {
 Status ProcessSandbox::launch(const ProcessBackendOptions& opts, const CgroupTree& tree, const std::string& init_binary,
                               PooledInit* pooled) {
   if (auto s = validate_spec(spec_); !s.ok()) return s;
-  if (spec_.network.mode == NetworkPolicy::Mode::ports)
-    return Status::fail("network policy 'ports' is not available in the process backend yet; use 'none'");
   bool root = ::geteuid() == 0;
   std::filesystem::path ws = std::filesystem::absolute(spec_.workspace);
+  auto t = Clock::now();
   if (auto s = files_.open(ws, root, root ? opts.host_uid : ::geteuid(), root ? opts.host_gid : ::getegid()); !s.ok())
     return s;
+  setup_ms_.emplace_back("runtime.open_workspace", ms_since(t));
   PooledInit p;
   if (pooled) {
     p = std::move(*pooled);
-    if (auto s = p.cgroup.set_limits(spec_.limits); !s.ok()) {
-      discard(p);
-      return s;
+    from_pool_ = true;
+    for (auto& [name, ms] : p.steps_ms) setup_ms_.emplace_back("ahead." + name, ms);
+    t = Clock::now();
+    if (!(p.limits == spec_.limits)) {
+      if (auto s = p.cgroup.set_limits(spec_.limits); !s.ok()) {
+        discard(p);
+        return s;
+      }
     }
-  } else if (auto s = prespawn(opts, tree, init_binary, spec_.uid, spec_.gid, seq_, spec_.limits, p); !s.ok()) {
+    setup_ms_.emplace_back("runtime.cgroup_limits", ms_since(t));
+  } else if (auto s = prespawn(opts, tree, init_binary, spec_.uid, spec_.gid, spec_.ro_paths, seq_, spec_.limits, p);
+             !s.ok()) {
     return s;
+  } else {
+    setup_ms_.insert(setup_ms_.end(), p.steps_ms.begin(), p.steps_ms.end());
   }
   cgroup_ = std::move(p.cgroup);
   pid_ = p.child.pid;
@@ -165,19 +207,33 @@ Status ProcessSandbox::launch(const ProcessBackendOptions& opts, const CgroupTre
   ::fcntl(p.control, F_SETFL, ::fcntl(p.control, F_GETFL) | O_NONBLOCK);
   control_.assign(p.control);
 
-  proto::InitConfig cfg;
+  // A root runtime clones the workspace mount itself, so init needs no access to the host path
+  // (the sandbox's uid may not traverse the runtime's private dirs); otherwise init resolves it.
+  t = Clock::now();
+  int tree_fd = -1;
+  if (root) {
+    tree_fd = static_cast<int>(syscall(SYS_open_tree, files_.root_fd(), "",
+                                       OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE));
+    mount_attr attr{};
+    attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    if (tree_fd >= 0 && syscall(SYS_mount_setattr, tree_fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0) {
+      ::close(tree_fd);
+      tree_fd = -1;
+    }
+  }
+  setup_ms_.emplace_back("runtime.clone_workspace", ms_since(t));
+  proto::AttachMsg cfg;
   cfg.workspace = ws.string();
   cfg.workspace_mount = spec_.workspace_mount;
-  for (const auto& p : spec_.ro_paths) cfg.ro_paths.push_back(p.string());
-  cfg.env = spec_.env;
   cfg.hostname = spec_.hostname;
-  cfg.uid = spec_.uid;
-  cfg.gid = spec_.gid;
   cfg.tmpfs_bytes = spec_.limits.tmpfs_bytes;
   cfg.file_size_bytes = spec_.limits.file_size_bytes;
   cfg.open_files = spec_.limits.open_files;
-  if (int e = proto::send_packet(control_.native_handle(), cfg.encode()); e)
-    return Status::fail(std::string("cannot send the setup to init: ") + std::strerror(e));
+  if (spec_.network.mode == NetworkPolicy::Mode::ports) cfg.ports.assign(spec_.network.ports.begin(), spec_.network.ports.end());
+  attach_sent_ = Clock::now();
+  int e = proto::send_packet(control_.native_handle(), cfg.encode(), &tree_fd, tree_fd >= 0 ? 1 : 0);
+  if (tree_fd >= 0) ::close(tree_fd);
+  if (e) return Status::fail(std::string("cannot send the setup to init: ") + std::strerror(e));
   return {};
 }
 
@@ -188,27 +244,41 @@ void ProcessSandbox::read_control() {
     if (!self || ec) return;
     for (;;) {
       std::vector<int> fds;
-      long n = proto::recv_packet(self->control_.native_handle(), self->packet_, fds, 0);
+      long n = proto::recv_packet(self->control_.native_handle(), self->packet_, fds, 8);
       if (n == -EAGAIN) break;
       if (n <= 0) return;  // init is gone; watch_init() reports it
-      self->on_packet(self->packet_);
+      self->on_packet(self->packet_, fds);
+      for (int fd : fds) ::close(fd);  // any not taken
       if (!self->control_.is_open()) return;
     }
     self->read_control();
   });
 }
 
-void ProcessSandbox::on_packet(const std::string& packet) {
+void ProcessSandbox::on_packet(const std::string& packet, std::vector<int>& fds) {
   proto::Reader r(packet);
   proto::Type type = r.type();
   if (type == proto::Type::ready && state_ == State::starting) {
-    std::string error = r.str();
     setup_deadline_.cancel();
-    if (!error.empty()) {
-      dead_reason_ = "sandbox setup failed: " + error;
+    proto::ReadyMsg ready;
+    if (!proto::ReadyMsg::decode(packet, ready)) ready.error = "malformed ready message from init";
+    double waited = ms_since(attach_sent_), inside = 0;
+    for (size_t i = 0; i < ready.steps_us.size(); ++i) {
+      const auto& [name, us] = ready.steps_us[i];
+      bool ahead = from_pool_ && i < ready.prepare_steps;
+      setup_ms_.emplace_back((ahead ? "ahead." : "") + name, static_cast<double>(us) / 1000);
+      if (!ahead) inside += static_cast<double>(us) / 1000;
+    }
+    // The rest of the wait: init not yet done with work started ahead, plus scheduling and IPC.
+    setup_ms_.emplace_back("runtime.wait_for_init", std::max(0.0, waited - inside));
+    if (!ready.error.empty()) {
+      dead_reason_ = "sandbox setup failed: " + ready.error;
       begin_destroy();
       return;
     }
+    size_t taken = std::min(fds.size(), spec_.network.ports.size());
+    for (size_t i = 0; i < taken; ++i) ports_.add(fds[i], spec_.network.ports[i]);
+    fds.erase(fds.begin(), fds.begin() + static_cast<long>(taken));
     state_ = State::ready;
     if (spec_.lifetime.count() > 0) {
       lifetime_.expires_after(spec_.lifetime);
@@ -220,9 +290,6 @@ void ProcessSandbox::on_packet(const std::string& packet) {
       });
     }
     arm_idle();
-    auto h = std::move(on_ready_);
-    auto self = std::move(keep_alive_);
-    h({}, self);
   } else if (type == proto::Type::exited) {
     proto::ExitedMsg m;
     if (proto::ExitedMsg::decode(packet, m)) on_exited(m);
@@ -254,6 +321,7 @@ void ProcessSandbox::on_init_exit(const std::string& why) {
   lifetime_.cancel();
   idle_.cancel();
   setup_deadline_.cancel();
+  ports_.close();
   cgroup_.kill_all();
   Status removed = cgroup_.remove();
   // Commands still running died with init; their pipes reach EOF now.
@@ -261,7 +329,8 @@ void ProcessSandbox::on_init_exit(const std::string& why) {
     if (st->exited) continue;
     st->exited = true;
     st->result.signal = SIGKILL;
-    st->result.status = Status::fail("the command was killed because the sandbox ended: " + dead_reason_);
+    st->result.status = Status::fail(was == State::starting ? dead_reason_  // it never ran
+                                                            : "the command was killed because the sandbox ended: " + dead_reason_);
     maybe_finish(st);
   }
   if (was == State::starting && on_ready_) {
@@ -308,8 +377,13 @@ void ProcessSandbox::start_exec(ExecRequest req, OutputHandler on_output, ExecHa
     r.status = Status::fail(std::move(why));
     done(std::move(r));
   };
-  if (state_ != State::ready)
-    return fail(state_ == State::dead ? "sandbox is gone: " + dead_reason_ : "sandbox is not ready");
+  if (state_ == State::dead) return fail("sandbox is gone: " + dead_reason_);
+  if (req.cancel && req.cancel->cancelled()) {
+    ExecResult r;
+    r.status = Status::fail("the command was cancelled before it started");
+    r.cancelled = true;
+    return done(std::move(r));
+  }
   proto::ExecMsg m;
   m.id = next_exec_++;
   m.timeout_ms = static_cast<uint64_t>(std::max<int64_t>(0, req.timeout.count()));
@@ -347,6 +421,7 @@ void ProcessSandbox::start_exec(ExecRequest req, OutputHandler on_output, ExecHa
   st->start = std::chrono::steady_clock::now();
   st->oom_base = cgroup_.oom_kills();
   st->pids_base = cgroup_.pids_limit_hits();
+  st->cancel = std::move(req.cancel);
   int child_fds[3] = {in[0], out[1], err[1]};
   int e = proto::send_packet(control_.native_handle(), packet, child_fds, 3);
   for (int fd : child_fds) ::close(fd);
@@ -374,6 +449,17 @@ void ProcessSandbox::start_exec(ExecRequest req, OutputHandler on_output, ExecHa
   }
   read_output(st, Stream::out);
   read_output(st, Stream::err);
+  if (st->cancel)
+    st->cancel->bind([w = weak_from_this(), id = st->id](int signal) {
+      if (auto self = w.lock()) self->on_strand([self, id, signal] { self->deliver_cancel(id, signal); });
+    });
+}
+
+void ProcessSandbox::deliver_cancel(uint64_t exec_id, int signal) {
+  auto it = execs_.find(exec_id);
+  if (it == execs_.end() || it->second->exited || state_ == State::dead) return;
+  it->second->result.cancelled = true;
+  proto::send_packet(control_.native_handle(), proto::Writer(proto::Type::signal).u64(exec_id).u32(static_cast<uint32_t>(signal)).bytes());
 }
 
 void ProcessSandbox::read_output(std::shared_ptr<ExecState> st, Stream which) {
@@ -442,6 +528,7 @@ void ProcessSandbox::finish(const std::shared_ptr<ExecState>& st) {
   if (st->in) st->in->close(ignored);
   st->result.wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - st->start).count();
   execs_.erase(st->id);
+  if (st->cancel) st->cancel->bind({});
   arm_idle();
   auto done = std::move(st->done);
   done(std::move(st->result));
@@ -499,13 +586,15 @@ void ProcessSandbox::stats(StatsHandler done) {
       s.cpu_ms = cgroup_.cpu_ms();
     }
     s.running_execs = static_cast<uint32_t>(execs_.size());
+    s.from_pool = from_pool_;
+    s.setup_ms = setup_ms_;
     done({}, s);
   });
 }
 
 void ProcessSandbox::kill(StatusHandler done) {
   on_strand([this, done = std::move(done)] {
-    if (state_ != State::ready) return done(Status::fail("sandbox is not running"));
+    if (state_ == State::dead) return done(Status::fail("sandbox is not running: " + dead_reason_));
     int e = proto::send_packet(control_.native_handle(), proto::Writer(proto::Type::kill_all).bytes());
     done(e ? Status::fail(std::string("cannot reach the sandbox init: ") + std::strerror(e)) : Status{});
   });

@@ -12,6 +12,7 @@
 #include "sandbox/cgroup.h"
 #include "sandbox/namespaces.h"
 #include "sandbox/process_backend.h"
+#include "sandbox/port_forward.h"
 #include "sandbox/protocol.h"
 #include "sandbox/workspace_files.h"
 
@@ -31,18 +32,23 @@ struct ExecState {
   bool out_eof = false, err_eof = false, exited = false, finished = false;
   std::chrono::steady_clock::time_point start;
   uint64_t oom_base = 0, pids_base = 0;
+  std::shared_ptr<CancelHandle> cancel;
   std::array<char, 65536> out_buf{}, err_buf{};
 };
 
-// An init started ahead of time in its own namespaces and cgroup, blocked until its setup
-// arrives: taking one turns create() into "write limits, send setup".
+// An init started in its own namespaces and cgroup and sent the spec-independent setup (system
+// mounts, identity): it builds its root and then waits for the attach. A pooled one is built ahead
+// of time, so create() becomes "write limits if they differ, clone the workspace, attach".
 struct PooledInit {
   Cgroup cgroup;
+  Limits limits;  // what the cgroup holds now
   Spawned child;
   int control = -1;
+  std::vector<std::pair<std::string, double>> steps_ms;  // runtime-side steps so far
 };
 Status prespawn(const ProcessBackendOptions& opts, const CgroupTree& tree, const std::string& init_binary,
-                uint32_t uid, uint32_t gid, uint64_t seq, const Limits& limits, PooledInit& out);
+                uint32_t uid, uint32_t gid, const std::vector<std::filesystem::path>& ro_paths, uint64_t seq,
+                const Limits& limits, PooledInit& out);
 void discard(PooledInit& p);  // kills and reaps the init, removes its cgroup
 
 class ProcessSandbox final : public Sandbox, public std::enable_shared_from_this<ProcessSandbox> {
@@ -72,7 +78,7 @@ class ProcessSandbox final : public Sandbox, public std::enable_shared_from_this
   Status launch(const ProcessBackendOptions& opts, const CgroupTree& tree, const std::string& init_binary,
                 PooledInit* pooled);
   void read_control();
-  void on_packet(const std::string& packet);
+  void on_packet(const std::string& packet, std::vector<int>& fds);  // takes the fds it keeps
   void watch_init();
   void on_init_exit(const std::string& why);
   void start_exec(ExecRequest req, OutputHandler on_output, ExecHandler done);
@@ -84,6 +90,7 @@ class ProcessSandbox final : public Sandbox, public std::enable_shared_from_this
   void arm_idle();
   std::string path_in(const std::string& cwd) const;
   template <class F> void on_strand(F&& f);
+  void deliver_cancel(uint64_t exec_id, int signal);
 
   asio::strand<asio::any_io_executor> strand_;
   SandboxSpec spec_;
@@ -103,6 +110,10 @@ class ProcessSandbox final : public Sandbox, public std::enable_shared_from_this
   std::shared_ptr<ProcessSandbox> keep_alive_;
   std::vector<StatusHandler> on_destroyed_;
   std::map<uint64_t, std::shared_ptr<ExecState>> execs_;
+  PortForwarder ports_;
+  bool from_pool_ = false;
+  std::vector<std::pair<std::string, double>> setup_ms_;
+  std::chrono::steady_clock::time_point attach_sent_;
   uint64_t next_exec_ = 1;
   std::string packet_;
 };

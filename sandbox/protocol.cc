@@ -123,27 +123,66 @@ long recv_packet(int sock, std::string& out, std::vector<int>& fds, size_t max_f
   return n;
 }
 
-std::string InitConfig::encode() const {
-  Writer w(Type::setup);
-  w.str(workspace).str(workspace_mount).strs(ro_paths).strs(env).str(hostname);
-  w.u32(uid).u32(gid).u64(tmpfs_bytes).u64(file_size_bytes).u32(open_files).u32(net_loopback);
+std::string PrepareMsg::encode() const {
+  return Writer(Type::setup).strs(ro_paths).u32(uid).u32(gid).u32(net_loopback).u32(keep_old_root).u64(tmpfs_bytes)
+      .str(seccomp_bpf).bytes();
+}
+
+bool PrepareMsg::decode(std::string_view bytes, PrepareMsg& m) {
+  Reader r(bytes);
+  if (r.type() != Type::setup) return false;
+  m.ro_paths = r.strs();
+  m.uid = r.u32();
+  m.gid = r.u32();
+  m.net_loopback = r.u32();
+  m.keep_old_root = r.u32();
+  m.tmpfs_bytes = r.u64();
+  m.seccomp_bpf = r.str();
+  return r.ok();
+}
+
+std::string AttachMsg::encode() const {
+  Writer w(Type::attach);
+  w.str(workspace).str(workspace_mount).str(hostname).u64(tmpfs_bytes).u64(file_size_bytes).u32(open_files);
+  w.u32(static_cast<uint32_t>(ports.size()));
+  for (uint32_t p : ports) w.u32(p);
   return w.bytes();
 }
 
-bool InitConfig::decode(std::string_view bytes, InitConfig& c) {
+bool AttachMsg::decode(std::string_view bytes, AttachMsg& m) {
   Reader r(bytes);
-  if (r.type() != Type::setup) return false;
-  c.workspace = r.str();
-  c.workspace_mount = r.str();
-  c.ro_paths = r.strs();
-  c.env = r.strs();
-  c.hostname = r.str();
-  c.uid = r.u32();
-  c.gid = r.u32();
-  c.tmpfs_bytes = r.u64();
-  c.file_size_bytes = r.u64();
-  c.open_files = r.u32();
-  c.net_loopback = r.u32();
+  if (r.type() != Type::attach) return false;
+  m.workspace = r.str();
+  m.workspace_mount = r.str();
+  m.hostname = r.str();
+  m.tmpfs_bytes = r.u64();
+  m.file_size_bytes = r.u64();
+  m.open_files = r.u32();
+  uint32_t n = r.u32();
+  if (n > 64) return false;
+  m.ports.clear();
+  for (uint32_t i = 0; i < n && r.ok(); ++i) m.ports.push_back(r.u32());
+  return r.ok();
+}
+
+std::string ReadyMsg::encode() const {
+  Writer w(Type::ready);
+  w.str(error).u32(landlock_abi).u32(prepare_steps).u32(static_cast<uint32_t>(steps_us.size()));
+  for (const auto& [name, us] : steps_us) w.str(name).u64(us);
+  return w.bytes();
+}
+
+bool ReadyMsg::decode(std::string_view bytes, ReadyMsg& m) {
+  Reader r(bytes);
+  if (r.type() != Type::ready) return false;
+  m.error = r.str();
+  m.landlock_abi = r.u32();
+  m.prepare_steps = r.u32();
+  uint32_t n = r.u32();
+  for (uint32_t i = 0; i < n && i < 64 && r.ok(); ++i) {
+    std::string name = r.str();
+    m.steps_us.emplace_back(std::move(name), r.u64());
+  }
   return r.ok();
 }
 

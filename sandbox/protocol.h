@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace whalebox::sandbox::proto {
@@ -13,8 +14,9 @@ namespace whalebox::sandbox::proto {
 constexpr size_t kMaxPacket = 192 * 1024;
 
 enum class Type : uint8_t {
-  setup = 1,     // runtime -> init: how to build the sandbox (InitConfig)
-  ready = 2,     // init -> runtime: setup done, or failed with a message
+  setup = 1,     // runtime -> init: build the spec-independent part of the sandbox (PrepareMsg)
+  ready = 2,     // init -> runtime: setup done, or failed (ReadyMsg); fds = port listeners
+  attach = 8,    // runtime -> init: finish it for one spec (AttachMsg); fds = workspace mount, if any
   exec = 3,      // runtime -> init: run a command; fds = stdin, stdout, stderr
   exited = 5,    // init -> runtime: command ended (or could not be started)
   signal = 6,    // runtime -> init: signal one command's process group
@@ -59,20 +61,45 @@ int send_packet(int sock, const std::string& bytes, const int* fds = nullptr, si
 // -errno on error. Received fds (at most max_fds, CLOEXEC) are appended to `fds`; any beyond are closed.
 long recv_packet(int sock, std::string& out, std::vector<int>& fds, size_t max_fds = 3);
 
-// Setup sent by the runtime as the first packet. Paths are host paths unless noted.
-struct InitConfig {
-  std::string workspace;        // host dir
-  std::string workspace_mount;  // inside path
-  std::vector<std::string> ro_paths;
-  std::vector<std::string> env;  // base environment of every command
-  std::string hostname;
-  uint32_t uid = 0, gid = 0;     // inside
-  uint64_t tmpfs_bytes = 0, file_size_bytes = 0;
-  uint32_t open_files = 0;
-  uint32_t net_loopback = 1;     // bring lo up
+// Setup in two steps, so that a pooled init can do everything spec-independent ahead of time.
+// First packet: the read-only system tree and the identity. Init builds the root and pivots into
+// it, keeping the old root at /.old until the attach (no workload runs before then).
+struct PrepareMsg {
+  std::vector<std::string> ro_paths;  // host paths
+  uint32_t uid = 0, gid = 0;          // inside
+  uint32_t net_loopback = 1;          // bring lo up
+  uint32_t keep_old_root = 0;         // the attach will name the workspace by host path, not fd
+  uint64_t tmpfs_bytes = 0;           // /tmp and /dev/shm as mounted now (resized at attach if needed)
+  std::string seccomp_bpf;            // the compiled filter (struct sock_filter[]), built once by the runtime
 
   std::string encode() const;
-  static bool decode(std::string_view bytes, InitConfig& out);
+  static bool decode(std::string_view bytes, PrepareMsg& out);
+};
+
+// Second packet: the spec. The workspace comes as a detached mount fd (cloned by the runtime when
+// it may) or else as a host path, resolved under /.old with the sandbox's identity.
+struct AttachMsg {
+  std::string workspace;        // host dir
+  std::string workspace_mount;  // inside path
+  std::string hostname;
+  uint64_t tmpfs_bytes = 0, file_size_bytes = 0;
+  uint32_t open_files = 0;
+  std::vector<uint32_t> ports;  // listen on 127.0.0.1:<port> inside and hand the sockets back
+
+  std::string encode() const;
+  static bool decode(std::string_view bytes, AttachMsg& out);
+};
+
+// Init's answer to the attach: an error (empty = ready), the Landlock ABI applied, and how long
+// each setup step took inside (µs), prepare steps first.
+struct ReadyMsg {
+  std::string error;
+  uint32_t landlock_abi = 0;
+  uint32_t prepare_steps = 0;  // how many of steps_us came before the attach
+  std::vector<std::pair<std::string, uint64_t>> steps_us;
+
+  std::string encode() const;
+  static bool decode(std::string_view bytes, ReadyMsg& out);
 };
 
 struct ExecMsg {

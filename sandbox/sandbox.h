@@ -6,12 +6,15 @@
 // handler runs on that executor (serialised per sandbox: handlers of one sandbox never run
 // concurrently with each other). `sandbox/sync.h` wraps it for callers that want blocking calls.
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -34,12 +37,14 @@ struct Limits {
   uint64_t tmpfs_bytes = 64 * MiB;    // size of /tmp (and /dev/shm) inside
   uint64_t file_size_bytes = 256 * MiB;  // RLIMIT_FSIZE: the largest file a command may write
   uint32_t open_files = 1024;         // RLIMIT_NOFILE
+  bool operator==(const Limits&) const = default;
 };
 
 struct NetworkPolicy {
   enum class Mode { none, ports };
   // none: an empty network namespace with only loopback up.
-  // ports: as none, plus the listed host loopback ports reachable at 127.0.0.1:<port> inside.
+  // ports: as none, plus the listed host loopback ports (at most 8) reachable at 127.0.0.1:<port>
+  // inside; nothing else is. The process backend forwards them itself (see README).
   Mode mode = Mode::none;
   std::vector<uint16_t> ports;
 };
@@ -64,6 +69,25 @@ struct SandboxSpec {
   std::string hostname = "sandbox";
 };
 
+// Cancels one exec (an agent's Ctrl-C) without touching anything else in the sandbox: the signal
+// goes to that command's process group only, so background jobs that earlier execs left (each exec
+// runs in its own session) live on, unlike Sandbox::kill(). Callable from any thread, any number of
+// times (e.g. SIGINT, then SIGKILL). Cancelled before the exec starts, the exec does not start;
+// after it ended, cancel() does nothing.
+class CancelHandle {
+ public:
+  void cancel(int signal = SIGKILL);
+  bool cancelled() const;
+  // Backend side: `deliver` gets each signal from now on (and at once one asked for before);
+  // bind({}) when the exec has ended.
+  void bind(std::function<void(int signal)> deliver);
+
+ private:
+  mutable std::mutex m_;
+  std::function<void(int)> deliver_;
+  int first_signal_ = 0;  // 0 = never cancelled
+};
+
 struct ExecRequest {
   // Either argv (argv[0] is looked up in PATH) or a shell command run as `/bin/sh -c <shell>`.
   std::vector<std::string> argv;
@@ -75,6 +99,8 @@ struct ExecRequest {
   // Caps applied while capturing: bytes past them are read and dropped (counted), never buffered.
   uint64_t max_stdout = MiB;
   uint64_t max_stderr = MiB;
+  // Optional: lets the caller cancel this exec alone (see CancelHandle).
+  std::shared_ptr<CancelHandle> cancel;
 };
 
 enum class Stream { out, err };
@@ -88,6 +114,7 @@ struct ExecResult {
   bool timed_out = false;
   bool oom_killed = false;    // the memory limit killed a process of the sandbox while it ran
   bool pids_limited = false;  // a fork/clone in the sandbox failed on the pids limit while it ran
+  bool cancelled = false;     // ended (or never started) because its CancelHandle was used
   std::string stdout_data, stderr_data;  // captured, within the caps
   uint64_t stdout_dropped = 0, stderr_dropped = 0;
   bool truncated() const { return stdout_dropped + stderr_dropped > 0; }
@@ -110,6 +137,10 @@ struct Stats {
   double cpu_ms = 0;          // total CPU time used by the sandbox so far
   uint32_t running_execs = 0;
   bool alive = false;
+  // How the sandbox was made: each setup step and its time, in order. `from_pool`: create() took
+  // a sandbox built ahead of time; steps done then are named "ahead.*" and were not waited for.
+  bool from_pool = false;
+  std::vector<std::pair<std::string, double>> setup_ms;
 };
 
 using StatusHandler = std::function<void(Status)>;
@@ -170,7 +201,10 @@ class Backend {
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
   virtual ProbeReport probe() const = 0;
-  // Creates and starts a sandbox; `done` gets it once its init is ready to exec.
+  // Creates and starts a sandbox. `done` gets it as soon as every check the runtime makes has
+  // passed and the setup is under way: calls may follow at once. No command runs before the
+  // sandbox is complete (isolation, workspace, limits); if its own setup fails, the commands sent
+  // meanwhile fail with that reason and the sandbox is gone (stats().alive turns true once ready).
   virtual void create(SandboxSpec spec, CreateHandler done) = 0;
 };
 
@@ -183,9 +217,13 @@ struct ProcessBackendOptions {
   uint32_t host_uid = 100000, host_gid = 100000;
   // Remove cgroups and processes left by runtimes that died (kill -9) before creating anything.
   bool reap_stale = true;
-  // Inits kept started ahead of time (namespaces + cgroup made, waiting for their setup) so that
-  // create() skips process creation; used for sandboxes with uid/gid 0 inside. 0 disables.
+  // Sandboxes built ahead of time (namespaces, cgroup, system mounts and pivot done; waiting for
+  // the spec's workspace, limits, hostname and ports) so that create() only attaches those; used
+  // for specs with uid/gid 0 inside and the default ro_paths. A background thread refills it. 0 disables.
   size_t pool_size = 1;
+  // How long after a create() took from the pool the refill starts (ahead-of-time work kept out
+  // of the new sandbox's setup and first commands).
+  std::chrono::milliseconds pool_refill_delay{10};
 };
 
 // Namespaces + seccomp + Landlock + cgroups, with a resident init per sandbox.

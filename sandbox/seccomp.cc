@@ -1,16 +1,20 @@
-// The process tier's seccomp deny list (spec §4), built with libseccomp. Default allow; the
-// escape and kernel-attack-surface syscalls fail with EPERM; never-legitimate ones kill.
+// The process tier's seccomp deny list (spec §4), built with libseccomp once per runtime and
+// exported as a BPF program that each sandbox's init loads. Default allow; the escape and
+// kernel-attack-surface syscalls fail with EPERM; never-legitimate ones kill.
 #include <cerrno>
 #include <cstring>
+#include <mutex>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <linux/sched.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/personality.h>
 #include <sys/socket.h>
 
-#include "sandbox/inside.h"
+#include "sandbox/process_backend.h"
 
-namespace whalebox::sandbox::inside {
+namespace whalebox::sandbox {
 namespace {
 
 const char* const kDenied[] = {
@@ -29,9 +33,7 @@ const unsigned long kNamespaceFlags[] = {CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPI
                                          CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWCGROUP, 0x00000080 /* CLONE_NEWTIME */};
 const int kDeniedFamilies[] = {AF_PACKET, AF_VSOCK, AF_KEY, AF_ALG /* kernel crypto surface */};
 
-}  // namespace
-
-std::string apply_seccomp() {
+std::string build_filter(std::string& bpf) {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
   if (!ctx) return "seccomp_init failed";
   std::string error;
@@ -72,12 +74,28 @@ std::string apply_seccomp() {
     scmp_arg_cmp c = SCMP_A0(SCMP_CMP_MASKED_EQ, 0xF0000000ul | flag, flag);
     add(eperm, "personality", 1, &c);
   }
-  if (error.empty()) {
-    int rc = seccomp_load(ctx);
-    if (rc != 0) error = std::string("seccomp_load: ") + std::strerror(-rc);
+  int fd = error.empty() ? memfd_create("seccomp-bpf", MFD_CLOEXEC) : -1;
+  if (error.empty() && fd < 0) error = std::string("memfd_create: ") + std::strerror(errno);
+  if (fd >= 0) {
+    if (int rc = seccomp_export_bpf(ctx, fd); rc != 0) error = std::string("seccomp_export_bpf: ") + std::strerror(-rc);
+    off_t size = lseek(fd, 0, SEEK_END);
+    bpf.resize(size > 0 ? static_cast<size_t>(size) : 0);
+    if (error.empty() && pread(fd, bpf.data(), bpf.size(), 0) != static_cast<ssize_t>(bpf.size()))
+      error = "cannot read the exported seccomp program";
+    ::close(fd);
   }
   seccomp_release(ctx);
   return error;
 }
 
-}  // namespace whalebox::sandbox::inside
+}  // namespace
+
+Status seccomp_program(const std::string*& bpf) {
+  static std::once_flag once;
+  static std::string program, error;
+  std::call_once(once, [] { error = build_filter(program); });
+  bpf = &program;
+  return error.empty() ? Status{} : Status::fail("cannot build the seccomp filter: " + error);
+}
+
+}  // namespace whalebox::sandbox

@@ -41,8 +41,14 @@ Status validate_spec(const SandboxSpec& s) {
   if (s.hostname.empty() || s.hostname.size() > 64) return Status::fail("hostname must be 1 to 64 characters");
   if (s.network.mode == NetworkPolicy::Mode::ports && s.network.ports.empty())
     return Status::fail("network policy 'ports' needs at least one port");
-  for (uint16_t p : s.network.ports)
+  if (s.network.ports.size() > 8)
+    return Status::fail("network policy 'ports' forwards at most 8 ports, got " + std::to_string(s.network.ports.size()));
+  for (size_t i = 0; i < s.network.ports.size(); ++i) {
+    uint16_t p = s.network.ports[i];
     if (p == 0) return Status::fail("port 0 cannot be forwarded");
+    for (size_t j = 0; j < i; ++j)
+      if (s.network.ports[j] == p) return Status::fail("port " + std::to_string(p) + " is listed twice");
+  }
   return {};
 }
 

@@ -4,9 +4,13 @@
 // test can assert that nothing leaked out (processes, mounts, cgroups, fds).
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <future>
 #include <thread>
@@ -94,6 +98,51 @@ inline size_t open_fds() {
   while (dirent* e = d ? ::readdir(d) : nullptr) n += e->d_name[0] != '.';
   if (d) ::closedir(d);
   return n;
+}
+
+// A listener on the host's 127.0.0.1 that greets each client, echoes one line back and counts.
+struct HostListener {
+  int fd = -1;
+  uint16_t port = 0;
+  std::atomic<int> accepted{0};
+  std::thread thread;
+
+  HostListener() {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 8) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      return;
+    port = ntohs(a.sin_port);
+    thread = std::thread([this] {
+      for (;;) {
+        int c = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c < 0) return;
+        ++accepted;
+        std::string hello = "hello from host " + std::to_string(port) + "\n";
+        (void)!::write(c, hello.data(), hello.size());
+        char buf[256];
+        ssize_t n = ::read(c, buf, sizeof buf);
+        if (n > 0) (void)!::write(c, buf, static_cast<size_t>(n));
+        ::close(c);
+      }
+    });
+  }
+  ~HostListener() {
+    ::shutdown(fd, SHUT_RDWR);
+    if (thread.joinable()) thread.join();
+    ::close(fd);
+  }
+};
+
+// Python client inside: connects to 127.0.0.1:<port>, sends a line, prints all it reads or the error.
+inline std::string client(uint16_t port) {
+  return "python3 -c \"import socket\ntry:\n s=socket.create_connection(('127.0.0.1'," + std::to_string(port) +
+         "),timeout=5)\n f=s.makefile('rwb')\n print(f.readline().decode().strip())\n f.write(b'echo me\\\\n'); f.flush()\n"
+         " print(f.readline().decode().strip())\nexcept OSError as e:\n print('error', e.errno)\"";
 }
 
 struct HostSnapshot {

@@ -44,6 +44,11 @@ TEST_F(SandboxTest, UnprivilegedRuntimeInADelegatedCgroup) {
     delegated.push_back(own + name);
   }
   ASSERT_EQ(::chown(workspace_.c_str(), kUser, kUser), 0);
+  HostListener host;  // forwarded without /dev/net/tun, which an unprivileged runtime cannot open
+  ASSERT_NE(host.port, 0);
+  std::string command = "id -u; cat /proc/self/status | grep -E '^(CapEff|Seccomp):'; cat /etc/shadow; "
+                        "touch /workspace/f && echo wrote; " + client(host.port);
+  std::string port = std::to_string(host.port);
 
   int out[2];
   ASSERT_EQ(::pipe(out), 0);
@@ -53,9 +58,7 @@ TEST_F(SandboxTest, UnprivilegedRuntimeInADelegatedCgroup) {
     ::dup2(out[1], 1);
     ::dup2(out[1], 2);
     if (::setgroups(0, nullptr) != 0 || ::setgid(kUser) != 0 || ::setuid(kUser) != 0) _exit(3);
-    ::execl(WHALEBOX_RUNTIME_CHILD_BIN, "runtime_child", workspace_.c_str(),
-            "id -u; cat /proc/self/status | grep -E '^(CapEff|Seccomp):'; cat /etc/shadow; touch /workspace/f && echo wrote",
-            nullptr);
+    ::execl(WHALEBOX_RUNTIME_CHILD_BIN, "runtime_child", workspace_.c_str(), command.c_str(), port.c_str(), nullptr);
     _exit(127);
   }
   ::close(out[1]);
@@ -72,6 +75,8 @@ TEST_F(SandboxTest, UnprivilegedRuntimeInADelegatedCgroup) {
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << text;
   EXPECT_NE(text.find("0\nCapEff:\t0000000000000000\nSeccomp:\t2\n"), std::string::npos) << text;
   EXPECT_NE(text.find("wrote"), std::string::npos) << text;
+  EXPECT_NE(text.find("hello from host " + port + "\necho me\n"), std::string::npos) << text;
+  EXPECT_EQ(host.accepted, 1);
   EXPECT_EQ(text.find("root:"), std::string::npos) << "shadow readable: " << text;
   struct stat st;
   ASSERT_EQ(::stat((workspace_ + "/f").c_str(), &st), 0);
