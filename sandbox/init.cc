@@ -154,12 +154,13 @@ void start(std::vector<Command>& cmds, const std::string& packet, std::vector<in
   if (!reply.started) proto::send_packet(kInitControlFd, reply.encode());
 }
 
-void reap(std::vector<Command>& cmds) {
+// Reaps every exited child, reporting the commands among them; true while children are left.
+bool reap(std::vector<Command>& cmds) {
   for (;;) {
     int status = 0;
     rusage ru{};
     pid_t pid = wait4(-1, &status, WNOHANG, &ru);
-    if (pid <= 0) return;
+    if (pid <= 0) return pid == 0;
     for (size_t i = 0; i < cmds.size(); ++i) {
       if (cmds[i].pid != pid) continue;
       proto::ExitedMsg m;
@@ -193,6 +194,10 @@ void handle(std::vector<Command>& cmds, const std::string& packet, std::vector<i
     }
     case proto::Type::kill_all:
       kill(-1, SIGKILL);  // everything in our pid namespace but ourselves
+      // Their deaths are asynchronous: wait for them, so that the next command never meets a
+      // process still exiting. Bounded, so a process stuck in an uninterruptible sleep cannot
+      // stall init.
+      for (int64_t give_up = now_ms() + 2000; reap(cmds) && now_ms() < give_up;) usleep(1000);
       break;
     default:
       break;
