@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "agent/backend_completions.h"
+#include "dsml/tokens.h"
 
 namespace whalebox::agent {
 
@@ -168,10 +169,15 @@ class EmbeddedBackend : public Backend {
       }
     }
     if (best) return *best;
-    if (!sequences_.empty())
-      spdlog::warn("embedded: the prompt ({} bytes) extends no cached sequence (the closest agrees on {} bytes); "
-                   "processing it afresh",
+    // Agreeing past an assistant turn marker means this conversation was cached but its prompt
+    // changed (an edited history, a re-render that differs from the sampled text); otherwise it
+    // is simply a new conversation.
+    if (std::string_view(prompt).substr(0, closest).find(dsml::kAssistant) != std::string_view::npos)
+      spdlog::warn("embedded: the prompt ({} bytes) extends no cached sequence (the closest agrees on its first {} "
+                   "bytes only); processing it afresh",
                    prompt.size(), closest);
+    else
+      spdlog::debug("embedded: a new conversation");
     if (sequences_.size() >= std::max<size_t>(1, opts_.max_sequences)) {
       auto lru = std::min_element(sequences_.begin(), sequences_.end(),
                                   [](const Sequence& a, const Sequence& b) { return a.last_used < b.last_used; });
