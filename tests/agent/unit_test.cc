@@ -11,6 +11,7 @@
 #include "agent/call_check.h"
 #include "agent/config.h"
 #include "agent/event_printer.h"
+#include "agent/http_stream.h"
 #include "agent/jsonl_log.h"
 #include "agent/output_cap.h"
 #include "agent/tools.h"
@@ -118,6 +119,16 @@ TEST(Config, TheEmbeddedBackendIsTheDefaultWhenAModelDirectoryIsFound) {
   EXPECT_EQ(a.model, "models/whale-tiny");
   EXPECT_EQ(b.kind, "openai");  // a configured server is not overridden
   EXPECT_EQ(c.model, "models/whale-tiny");
+}
+
+TEST(Usage, ServersReportTheCachedPartOfThePrompt) {
+  auto u = usage_from_json(json::parse(R"({"prompt_tokens": 10, "completion_tokens": 2, "prompt_cache_hit_tokens": 7})"));
+  EXPECT_EQ(u.prompt_tokens, 10);
+  EXPECT_EQ(u.completion_tokens, 2);
+  EXPECT_EQ(u.cached_prompt_tokens, 7);  // DeepSeek
+  u = usage_from_json(json::parse(R"({"prompt_tokens": 10, "prompt_tokens_details": {"cached_tokens": 3}})"));
+  EXPECT_EQ(u.cached_prompt_tokens, 3);  // OpenAI, vLLM
+  EXPECT_EQ(usage_from_json(json::parse(R"({"prompt_tokens": 10})")).cached_prompt_tokens, 0);
 }
 
 TEST(Config, MissingExplicitFileIsAnError) {
