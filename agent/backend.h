@@ -28,7 +28,8 @@ struct ToolCall {
 };
 
 struct Usage {
-  long prompt_tokens = 0;
+  long prompt_tokens = 0;         // the whole prompt of the turn
+  long cached_prompt_tokens = 0;  // of which were already in the model's cache (not processed again)
   long completion_tokens = 0;
 };
 

@@ -26,8 +26,7 @@ struct ChatStream {
     if (!j.is_object()) throw BackendError("the server sent a stream event that is not JSON: " + data.substr(0, 200));
     if (j.contains("error")) throw BackendError("the server reported an error mid-stream: " + j["error"].dump());
     if (auto u = j.find("usage"); u != j.end() && u->is_object()) {
-      out.usage.prompt_tokens = u->value("prompt_tokens", 0L);
-      out.usage.completion_tokens = u->value("completion_tokens", 0L);
+      out.usage = usage_from_json(*u);
     }
     auto choices = j.find("choices");
     if (choices == j.end() || !choices->is_array() || choices->empty()) return;

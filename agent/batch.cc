@@ -151,7 +151,7 @@ class Batch {
     auto backend = make_backend(cfg.backend);
     auto box = co_await open_sandbox(*sandboxes_, workspace);
     {
-      Session session(*backend, *box, builtin_tools(), cfg, [&](const json& e) {
+      Session session(*backend, *box, tools_named(cfg.tools), cfg, [&](const json& e) {
         const std::string type = e.value("type", "");
         if (type != "reasoning" && type != "content") events.push_back(e);  // deltas are in "assistant"
       });

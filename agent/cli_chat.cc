@@ -78,7 +78,7 @@ class Chat {
     auto sandboxes = sandbox::make_process_backend(io_.get_executor());
     auto box = run_on(io_, open_sandbox(*sandboxes, workspace));
     EventPrinter printer(stdout, color_, true);
-    Session session(*backend, *box, builtin_tools(), cfg_, [&](const json& e) { printer(e); });
+    Session session(*backend, *box, tools_named(cfg_.tools), cfg_, [&](const json& e) { printer(e); });
     session.set_approver([this](const ToolCall& call, const json& args) { return approve(call, args); });
     if (reader_.interactive())
       std::cout << "whalebox chat: " << cfg_.backend.kind << " backend, model " << cfg_.backend.model

@@ -10,7 +10,7 @@ namespace whalebox::agent {
 
 struct CommonFlags {
   std::string config_file;
-  std::optional<std::string> backend, base_url, model, replay, api_key_env, approve;
+  std::optional<std::string> backend, base_url, model, replay, api_key_env, approve, tools;
   std::optional<int> max_turns;
   std::optional<long> max_tokens;
   std::optional<double> wall_seconds, tool_timeout;

@@ -23,6 +23,7 @@ struct RunOptions {
   std::string task;
   std::string workspace;
   bool json = false;
+  bool progress = false;
   CommonFlags common;
 };
 
@@ -46,7 +47,7 @@ int run_task_command(const RunOptions& o) {
   EventSink sink;
   EventPrinter printer(stderr, isatty(STDERR_FILENO), false);
   if (o.json) sink = [](const json& e) { std::cout << e.dump(-1, ' ', false, json::error_handler_t::replace) << std::endl; };
-  else if (isatty(STDERR_FILENO)) sink = [&printer](const json& e) { printer(e); };
+  else if (o.progress || isatty(STDERR_FILENO)) sink = [&printer](const json& e) { printer(e); };
   else sink = [](const json&) {};
 
   asio::io_context io;
@@ -57,7 +58,7 @@ int run_task_command(const RunOptions& o) {
   Interrupts interrupts(io, [&] { if (live) live->cancel(); }, [] {});
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
     auto box = co_await open_sandbox(*sandboxes, workspace);
-    Session session(*backend, *box, builtin_tools(), cfg, sink);
+    Session session(*backend, *box, tools_named(cfg.tools), cfg, sink);
     live = &session;
     result = co_await session.run_task(o.task);
     live = nullptr;
@@ -87,6 +88,8 @@ void add_run_commands(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--workspace", o->workspace,
                   "Host directory mounted at /workspace (default: a new temporary directory)");
   cmd->add_flag("--json", o->json, "Print every event (deltas, tool calls, results, final) as JSON lines");
+  cmd->add_flag("--progress", o->progress,
+                "Show reasoning, tool calls, results and token counts on stderr even when it is not a terminal");
   add_common_flags(cmd, o->common, false);
   cmd->footer("Exit status: 0 done, 1 error, 3 a limit was reached, 130 cancelled (Ctrl-C).");
   cmd->callback([o, &ctx] {

@@ -60,8 +60,11 @@ void apply_config_json(AgentConfig& cfg, const nlohmann::json& j) {
     else if (k == "thinking") take(v, "thinking", cfg.thinking);
     else if (k == "approve") take(v, "approve", cfg.approve);
     else if (k == "system_prompt") take(v, "system_prompt", cfg.system_prompt);
+    else if (k == "tools") take(v, "tools", cfg.tools);
     else throw std::invalid_argument("unknown config key '" + k + "'");
   }
+  if (cfg.tools != "builtin" && cfg.tools != "whale-tiny")
+    throw std::invalid_argument("config key 'tools' must be builtin or whale-tiny, not '" + cfg.tools + "'");
   if (cfg.approve != "ask" && cfg.approve != "auto" && cfg.approve != "read-only")
     throw std::invalid_argument("config key 'approve' must be ask, auto or read-only, not '" +
                                 cfg.approve + "'");

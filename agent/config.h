@@ -7,10 +7,14 @@
 
 namespace whalebox::agent {
 
+inline constexpr const char* kDefaultBaseUrl = "https://api.deepseek.com/v1";
+inline constexpr const char* kDefaultServerModel = "deepseek-chat";
+
 struct BackendConfig {
-  std::string kind = "openai";  // openai | completions | replay
-  std::string base_url = "https://api.deepseek.com/v1";
-  std::string model = "deepseek-chat";
+  // openai | completions | replay | embedded; empty: chosen by choose_backend() (backend_factory.h)
+  std::string kind;
+  std::string base_url = kDefaultBaseUrl;
+  std::string model = kDefaultServerModel;  // the server's model name; embedded: the checkpoint directory
   std::string api_key_env = "DEEPSEEK_API_KEY";
   std::string replay_file;              // replay: JSONL of completions
   nlohmann::json request_extra = nlohmann::json::object();  // merged into every request body
@@ -34,6 +38,9 @@ struct AgentConfig {
   bool thinking = true;
   std::string approve = "ask";          // ask | auto | read-only (chat); run/batch use auto
   std::string system_prompt;            // extra text appended to the built-in system prompt
+  // Declared tools: builtin, or whale-tiny (the four tools whale-tiny was trained with, and its
+  // training system prompt).
+  std::string tools = "builtin";
 };
 
 // Applies the keys of `j` over `cfg`; throws std::invalid_argument naming the bad key.

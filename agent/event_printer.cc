@@ -75,6 +75,14 @@ void EventPrinter::operator()(const json& e) {
     fprintf(out_, "  %s← %s%s%s (%zu line%s, %.0f ms)%s\n", color_ && !ok ? kRed : (color_ ? kDim : ""),
             ok ? "" : "error: ", one_line(text, 100).c_str(), "", lines, lines == 1 ? "" : "s",
             e.value("ms", 0.0), color_ ? kReset : "");
+  } else if (type == "assistant") {
+    end_stream();
+    const json& u = e["usage"];
+    if (u.value("prompt_tokens", 0L) > 0)  // backends that count tokens
+      fprintf(out_, "%s[turn %d: %ld prompt tokens, %ld of them cached, %ld processed; %ld generated; %s]%s\n",
+              color_ ? kDim : "", e.value("turn", 0), u.value("prompt_tokens", 0L), u.value("cached_prompt_tokens", 0L),
+              u.value("processed_prompt_tokens", 0L), u.value("completion_tokens", 0L),
+              e.value("finish_reason", "").c_str(), color_ ? kReset : "");
   } else if (type == "retry") {
     end_stream();
     fprintf(out_, "%s[retrying] %s%s\n", color_ ? kYellow : "", e.value("reason", "").c_str(), color_ ? kReset : "");

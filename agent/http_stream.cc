@@ -86,4 +86,14 @@ asio::awaitable<void> post_streaming(const HttpRequest& req, const RetryPolicy& 
   }
 }
 
+Usage usage_from_json(const json& u) {
+  Usage out;
+  out.prompt_tokens = u.value("prompt_tokens", 0L);
+  out.completion_tokens = u.value("completion_tokens", 0L);
+  if (auto d = u.find("prompt_tokens_details"); d != u.end() && d->is_object())
+    out.cached_prompt_tokens = d->value("cached_tokens", 0L);
+  out.cached_prompt_tokens = u.value("prompt_cache_hit_tokens", out.cached_prompt_tokens);
+  return out;
+}
+
 }  // namespace whalebox::agent

@@ -36,4 +36,9 @@ std::string bearer_from_env(const std::string& env);
 HttpRequest streaming_request(const BackendConfig& cfg, const std::string& path);
 RetryPolicy retry_policy(const BackendConfig& cfg);
 
+// A server's "usage" object: prompt/completion tokens, and the cached part of the prompt where
+// the server reports it (DeepSeek: prompt_cache_hit_tokens; OpenAI, vLLM:
+// prompt_tokens_details.cached_tokens).
+Usage usage_from_json(const json& u);
+
 }  // namespace whalebox::agent

@@ -19,8 +19,12 @@ double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
+// processed_prompt_tokens: what the model actually ran through this turn (the rest was cached).
 json usage_json(const Usage& u) {
-  return {{"prompt_tokens", u.prompt_tokens}, {"completion_tokens", u.completion_tokens}};
+  return {{"prompt_tokens", u.prompt_tokens},
+          {"cached_prompt_tokens", u.cached_prompt_tokens},
+          {"processed_prompt_tokens", u.prompt_tokens - u.cached_prompt_tokens},
+          {"completion_tokens", u.completion_tokens}};
 }
 
 }  // namespace
@@ -45,8 +49,9 @@ Session::Session(Backend& backend, sandbox::Sandbox& box, ToolRegistry tools, co
 }
 
 std::string Session::system_prompt() const {
-  std::string p =
-      "You are an agent working in a sandboxed Linux machine. Your workspace is " + box_.spec().workspace_mount +
+  std::string p = tool_set_system_prompt(cfg_.tools);
+  if (p.empty())
+    p = "You are an agent working in a sandboxed Linux machine. Your workspace is " + box_.spec().workspace_mount +
       ", the working directory of every command; files there persist between tool calls. Use the tools to "
       "inspect, change and run things. Independent tool calls may be made together in one turn; they run "
       "concurrently. When the task is done, reply with the answer and no tool call.";
@@ -146,6 +151,7 @@ awaitable<TaskResult> Session::run_task(std::string prompt) {
       Completion c = co_await generate(turn);
       res.turns = turn;
       res.usage.prompt_tokens += c.usage.prompt_tokens;
+      res.usage.cached_prompt_tokens += c.usage.cached_prompt_tokens;
       res.usage.completion_tokens += c.usage.completion_tokens;
 
       json msg = {{"role", "assistant"}, {"content", c.content}};

@@ -52,6 +52,14 @@ class ToolRegistry {
 // bash, bash_status, bash_stop, read_file, write_file, edit_file, list_dir, search.
 ToolRegistry builtin_tools();
 
+// The four tools whale-tiny was trained with (read_file, write_file, list_dir, run_shell), under
+// their training names and schemas, run by the matching built-ins.
+ToolRegistry whale_tiny_tools();
+// "builtin" or "whale-tiny"; std::invalid_argument otherwise.
+ToolRegistry tools_named(const std::string& set);
+// The system prompt a tool set was trained with ("" for the built-ins: the session writes its own).
+std::string tool_set_system_prompt(const std::string& set);
+
 // Registration helpers, one per tool file.
 void add_bash_tools(ToolRegistry& r);
 void add_file_tools(ToolRegistry& r);

@@ -239,20 +239,65 @@ Tokenizer Tokenizer::load(const std::string& path) {
   }
 }
 
-// Applies every Split step in turn to every piece.
+namespace {
+
+// Length of the valid UTF-8 sequence at s[i], or 0 when the byte there starts none (stray
+// continuation, overlong form, surrogate, beyond U+10FFFF, cut off).
+size_t utf8_length(std::string_view s, size_t i) {
+  const uint8_t c = uint8_t(s[i]);
+  if (c < 0x80) return 1;
+  size_t n = (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  uint32_t cp = n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
+  for (size_t k = 1; k < n; ++k) {
+    const uint8_t d = uint8_t(s[i + k]);
+    if ((d & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (d & 0x3f);
+  }
+  static constexpr uint32_t kLeast[5] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kLeast[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  return n;
+}
+
+}  // namespace
+
+// Applies every Split step in turn to every piece. The regexes only ever see valid UTF-8 (checked
+// here once, so each match skips PCRE2's own check of the whole subject): a byte that is not part
+// of a valid character becomes a piece by itself, as a byte-level BPE has a token for each byte.
 void Tokenizer::Impl::split_pieces(std::string_view text, std::vector<std::string_view>& out) const {
-  out.assign(1, text);
+  out.clear();
+  for (size_t i = 0, run = 0; i <= text.size();) {
+    size_t n = i < text.size() ? utf8_length(text, i) : 0;
+    if (n > 0) {
+      i += n;
+      continue;
+    }
+    if (i > run) out.push_back(text.substr(run, i - run));
+    if (i < text.size()) out.push_back(text.substr(i, 1));
+    run = ++i;
+  }
   std::vector<std::string_view> next;
   pcre2_match_data* md = nullptr;
   for (const auto& step : splits) {
     if (!md) md = pcre2_match_data_create(4, nullptr);
     next.clear();
     for (auto piece : out) {
+      if (piece.size() == 1 && uint8_t(piece[0]) >= 0x80) {  // a stray byte: nothing to split
+        next.push_back(piece);
+        continue;
+      }
       size_t pos = 0, last = 0;
       std::vector<std::pair<size_t, size_t>> matches;
       while (pos <= piece.size()) {
-        int rc = pcre2_match(step.re->code, reinterpret_cast<PCRE2_SPTR>(piece.data()), piece.size(), pos, 0, md, nullptr);
-        if (rc < 0) break;
+        int rc = pcre2_match(step.re->code, reinterpret_cast<PCRE2_SPTR>(piece.data()), piece.size(), pos,
+                             PCRE2_NO_UTF_CHECK, md, nullptr);
+        if (rc == PCRE2_ERROR_NOMATCH) break;
+        if (rc < 0) {
+          PCRE2_UCHAR msg[256];
+          pcre2_get_error_message(rc, msg, sizeof msg);
+          pcre2_match_data_free(md);
+          throw std::runtime_error(std::string("tokenizer: pre-tokenizer regex failed: ") + reinterpret_cast<char*>(msg));
+        }
         auto* ov = pcre2_get_ovector_pointer(md);
         size_t b = ov[0], e = ov[1];
         if (e == b) {  // empty match: step one code point on
@@ -275,6 +320,9 @@ void Tokenizer::Impl::split_pieces(std::string_view text, std::vector<std::strin
   if (md) pcre2_match_data_free(md);
 }
 
+// Merges the lowest-ranked adjacent pair (the leftmost among equals) until none applies. The
+// symbols form a linked list and candidate pairs a min-heap, so a long word costs O(n log n)
+// rather than a scan of every pair per merge; entries made stale by a merge are skipped.
 void Tokenizer::Impl::bpe(std::string_view word, std::vector<int32_t>& out) const {
   if (word.size() > 1) {
     std::lock_guard lock(cache_mu);
@@ -284,29 +332,47 @@ void Tokenizer::Impl::bpe(std::string_view word, std::vector<int32_t>& out) cons
       return;
     }
   }
+  const int n = int(word.size());
+  std::vector<int32_t> sym(size_t(n), 0);
+  std::vector<int> prev(size_t(n), 0), next(size_t(n), 0);
+  for (int i = 0; i < n; ++i) {
+    int32_t id = byte_id[uint8_t(word[size_t(i)])];
+    if (id < 0) throw std::runtime_error("tokenizer: byte " + std::to_string(uint8_t(word[size_t(i)])) + " has no token");
+    sym[size_t(i)] = id;
+    prev[size_t(i)] = i - 1;
+    next[size_t(i)] = i + 1 < n ? i + 1 : -1;
+  }
+  struct Candidate {
+    int32_t rank;
+    int left;  // position of the left symbol: among equal ranks the leftmost merges first
+    int32_t a, b, merged;
+    bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
+  };
+  std::vector<Candidate> heap;
+  auto consider = [&](int left) {
+    if (left < 0 || next[size_t(left)] < 0) return;
+    int32_t a = sym[size_t(left)], b = sym[size_t(next[size_t(left)])];
+    auto it = merges.find(pair_key(a, b));
+    if (it == merges.end()) return;
+    heap.push_back({it->second.first, left, a, b, it->second.second});
+    std::push_heap(heap.begin(), heap.end(), std::greater<>());
+  };
+  for (int i = 0; i + 1 < n; ++i) consider(i);
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), std::greater<>());
+    Candidate c = heap.back();
+    heap.pop_back();
+    int right = next[size_t(c.left)];
+    if (sym[size_t(c.left)] != c.a || right < 0 || sym[size_t(right)] != c.b) continue;  // stale
+    sym[size_t(c.left)] = c.merged;
+    sym[size_t(right)] = -1;
+    next[size_t(c.left)] = next[size_t(right)];
+    if (next[size_t(right)] >= 0) prev[size_t(next[size_t(right)])] = c.left;
+    consider(prev[size_t(c.left)]);
+    consider(c.left);
+  }
   std::vector<int32_t> parts;
-  parts.reserve(word.size());
-  for (char c : word) {
-    int32_t id = byte_id[uint8_t(c)];
-    if (id < 0) throw std::runtime_error("tokenizer: byte " + std::to_string(uint8_t(c)) + " has no token");
-    parts.push_back(id);
-  }
-  // Merge the lowest-ranked adjacent pair until none applies (words are short: quadratic is fine).
-  while (parts.size() > 1) {
-    int32_t best_rank = INT32_MAX, best_id = -1;
-    size_t best_i = 0;
-    for (size_t i = 0; i + 1 < parts.size(); ++i) {
-      auto it = merges.find(pair_key(parts[i], parts[i + 1]));
-      if (it != merges.end() && it->second.first < best_rank) {
-        best_rank = it->second.first;
-        best_id = it->second.second;
-        best_i = i;
-      }
-    }
-    if (best_id < 0) break;
-    parts[best_i] = best_id;
-    parts.erase(parts.begin() + long(best_i) + 1);
-  }
+  for (int i = n > 0 ? 0 : -1; i >= 0; i = next[size_t(i)]) parts.push_back(sym[size_t(i)]);
   if (word.size() > 1) {
     std::lock_guard lock(cache_mu);
     if (cache.size() < 65536) cache.emplace(std::string(word), parts);

@@ -132,6 +132,51 @@ TEST(RunCommand, JsonEventStreamEndsWithTheFinalResult) {
   fs::remove_all(dir);
 }
 
+// `run --json` on the embedded whale-tiny: every turn's usage says how much of its prompt was
+// served from the KV cache. After turn 1 the cache holds the previous prompt and every token
+// generated, so a later turn processes only what the conversation appended — unless its
+// re-rendered prompt does not extend the cached text, which must then be logged as a re-prefill.
+TEST(RunCommand, EmbeddedBackendReportsCachedAndProcessedPromptTokens) {
+  SKIP_WITHOUT_SANDBOX();
+  std::string model = std::string(WHALEBOX_SOURCE_DIR) + "/models/whale-tiny";
+  if (!fs::exists(model + "/config.json")) GTEST_SKIP() << model << " is missing";
+  std::string dir = test::temp_dir("run-embedded");
+  fs::create_directories(dir + "/ws");
+  { std::ofstream(dir + "/ws/notes.txt") << "one\ntwo\nthree\n"; }
+  pid_t pid = test::spawn({WHALEBOX_BINARY, "run", "How many lines are in notes.txt?", "--json", "--backend", "embedded",
+                           "--model", model, "--tools", "whale-tiny", "--max-turns", "3", "--workspace", dir + "/ws"},
+                          dir + "/out", dir + "/err");
+  int rc = test::wait_exit(pid);
+  std::string err = test::slurp(dir + "/err");
+  ASSERT_TRUE(rc == 0 || rc == 3) << rc << "\n" << err;
+  auto events = read_lines(dir + "/out");
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back()["type"], "final");
+  std::vector<njson> turns;
+  for (const auto& e : events)
+    if (e["type"] == "assistant") turns.push_back(e["usage"]);
+  ASSERT_FALSE(turns.empty());
+  long prompt_sum = 0;
+  for (size_t i = 0; i < turns.size(); ++i) {
+    const auto& u = turns[i];
+    prompt_sum += u["prompt_tokens"].get<long>();
+    EXPECT_EQ(u["prompt_tokens"].get<long>(), u["cached_prompt_tokens"].get<long>() + u["processed_prompt_tokens"].get<long>());
+    EXPECT_GT(u["processed_prompt_tokens"].get<long>(), 0);
+    EXPECT_GT(u["completion_tokens"].get<long>(), 0);
+    if (i == 0) {
+      EXPECT_EQ(u["cached_prompt_tokens"], 0);
+    } else if (u["cached_prompt_tokens"] != 0) {
+      const auto& prev = turns[i - 1];
+      EXPECT_EQ(u["cached_prompt_tokens"].get<long>(), prev["prompt_tokens"].get<long>() + prev["completion_tokens"].get<long>());
+      EXPECT_LT(u["processed_prompt_tokens"].get<long>(), u["cached_prompt_tokens"].get<long>());
+    } else {
+      EXPECT_NE(err.find("extends no cached sequence"), std::string::npos) << err;
+    }
+  }
+  EXPECT_EQ(events.back()["usage"]["prompt_tokens"].get<long>(), prompt_sum);
+  fs::remove_all(dir);
+}
+
 // The mock for batch tasks: "task N" → run `echo N > n.txt`, then answer "done N".
 MockServer batch_server(std::chrono::milliseconds gap) {
   return MockServer([gap](const std::string&, const njson& req) {

@@ -61,17 +61,23 @@ std::string Harness::start() {
   return "";
 }
 
-TaskResult Harness::run(Backend& backend, const std::string& prompt) {
-  Session session(backend, *box, builtin_tools(), cfg, [this](const json& e) { events.push_back(e); });
-  return wait(session.run_task(prompt));
+TaskResult Harness::run(Backend& backend, const std::string& prompt) { return run_tasks(backend, {prompt}).front(); }
+
+std::vector<TaskResult> Harness::run_tasks(Backend& backend, const std::vector<std::string>& prompts) {
+  Session session(backend, *box, tools_named(cfg.tools), cfg, [this](const json& e) { events.push_back(e); });
+  std::vector<TaskResult> out;
+  for (const auto& p : prompts) out.push_back(wait(session.run_task(p)));
+  messages = session.messages();
+  return out;
 }
 
-TaskResult Harness::run_and_cancel(Backend& backend, const std::string& prompt, std::chrono::milliseconds after) {
+TaskResult Harness::run_and_cancel(Backend& backend, const std::string& prompt, std::chrono::milliseconds after,
+                                   const std::string& on) {
   asio::steady_timer timer(io);
   Session* live = nullptr;
-  Session session(backend, *box, builtin_tools(), cfg, [&](const json& e) {
+  Session session(backend, *box, tools_named(cfg.tools), cfg, [&](const json& e) {
     events.push_back(e);
-    if (e["type"] == "tool_call" && live) {
+    if (e["type"] == on && live) {
       live = nullptr;
       timer.expires_after(after);
       timer.async_wait([&session](boost::system::error_code ec) {

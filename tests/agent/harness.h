@@ -22,11 +22,16 @@ class Harness {
   // Empty on success, else why the sandbox could not be created (tests skip with it).
   std::string start();
   TaskResult run(Backend& backend, const std::string& prompt);
-  // Runs `prompt` and calls session.cancel() `after` the first tool_call event.
-  TaskResult run_and_cancel(Backend& backend, const std::string& prompt, std::chrono::milliseconds after);
+  // Several tasks, one after the other, in one session (as in chat); `messages` keeps the
+  // conversation at the end.
+  std::vector<TaskResult> run_tasks(Backend& backend, const std::vector<std::string>& prompts);
+  // Runs `prompt` and calls session.cancel() `after` the first event of type `on` (tool_call, ...).
+  TaskResult run_and_cancel(Backend& backend, const std::string& prompt, std::chrono::milliseconds after,
+                            const std::string& on = "tool_call");
 
   AgentConfig cfg;
   std::vector<json> events;
+  json messages;
   std::string workspace;
   // The event loop runs on its own thread (like sandbox/sync.h); tests wait for each task.
   boost::asio::io_context io;

@@ -7,9 +7,11 @@
 #include <fstream>
 
 #include "agent/backend_completions.h"
+#include "agent/backend_factory.h"
 #include "agent/call_check.h"
 #include "agent/config.h"
 #include "agent/event_printer.h"
+#include "agent/http_stream.h"
 #include "agent/jsonl_log.h"
 #include "agent/output_cap.h"
 #include "agent/tools.h"
@@ -83,6 +85,50 @@ TEST(Config, FileKeysApplyAndMistakesAreNamed) {
   EXPECT_NE(error_of(R"({"limits": {"max_turns": "x"}})").find("wrong type"), std::string::npos);
   EXPECT_NE(error_of(R"({"approve": "sometimes"})").find("ask, auto or read-only"), std::string::npos);
   EXPECT_NE(error_of(R"([1])").find("JSON object"), std::string::npos);
+}
+
+TEST(Config, TheEmbeddedBackendIsTheDefaultWhenAModelDirectoryIsFound) {
+  const std::string tiny = std::string(WHALEBOX_SOURCE_DIR) + "/models/whale-tiny";
+  if (!std::filesystem::exists(tiny + "/config.json")) GTEST_SKIP() << tiny << " is missing";
+  auto chosen = [](BackendConfig b) {
+    choose_backend(b);
+    return b;
+  };
+  BackendConfig dir;
+  dir.model = tiny;
+  EXPECT_EQ(chosen(dir).kind, "embedded");  // --model DIR alone
+  BackendConfig server;
+  server.model = tiny;
+  server.kind = "completions";
+  EXPECT_EQ(chosen(server).kind, "completions");  // an explicit kind wins
+  BackendConfig other = server;
+  other.kind = "";
+  other.model = "/nonexistent";
+  EXPECT_EQ(chosen(other).kind, "openai");  // a name that is no directory is a server's model
+  // From the source tree (models/whale-tiny in the working directory).
+  auto cwd = std::filesystem::current_path();
+  std::filesystem::current_path(WHALEBOX_SOURCE_DIR);
+  BackendConfig plain;
+  BackendConfig url;
+  url.base_url = "http://127.0.0.1:1/v1";
+  BackendConfig embedded;
+  embedded.kind = "embedded";
+  auto a = chosen(plain), b = chosen(url), c = chosen(embedded);
+  std::filesystem::current_path(cwd);
+  EXPECT_EQ(a.kind, "embedded");
+  EXPECT_EQ(a.model, "models/whale-tiny");
+  EXPECT_EQ(b.kind, "openai");  // a configured server is not overridden
+  EXPECT_EQ(c.model, "models/whale-tiny");
+}
+
+TEST(Usage, ServersReportTheCachedPartOfThePrompt) {
+  auto u = usage_from_json(json::parse(R"({"prompt_tokens": 10, "completion_tokens": 2, "prompt_cache_hit_tokens": 7})"));
+  EXPECT_EQ(u.prompt_tokens, 10);
+  EXPECT_EQ(u.completion_tokens, 2);
+  EXPECT_EQ(u.cached_prompt_tokens, 7);  // DeepSeek
+  u = usage_from_json(json::parse(R"({"prompt_tokens": 10, "prompt_tokens_details": {"cached_tokens": 3}})"));
+  EXPECT_EQ(u.cached_prompt_tokens, 3);  // OpenAI, vLLM
+  EXPECT_EQ(usage_from_json(json::parse(R"({"prompt_tokens": 10})")).cached_prompt_tokens, 0);
 }
 
 TEST(Config, MissingExplicitFileIsAnError) {

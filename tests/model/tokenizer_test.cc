@@ -62,6 +62,55 @@ TEST(Tokenizer, CjkRunsAndRoundTripOfArbitraryUtf8) {
   }
 }
 
+// Regression: a byte that is not valid UTF-8 made PCRE2 refuse the whole piece, which then went
+// to BPE unsplit (other tokens, and quadratic time: 36 s for 87 KB of text with one bad byte).
+TEST(Tokenizer, InvalidUtf8BytesAreTheirOwnPiecesAndTheRestSplitsAsUsual) {
+  auto tok = Tokenizer::parse(make_tokenizer(kMerges).dump());
+  auto cat = [](std::vector<int32_t> a, const std::vector<int32_t>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  };
+  std::string text;
+  for (int i = 0; i < 50; ++i) text += "hello world 12345\n";
+  for (const char* bad : {"\xff", "\xc3", "\xe4\xbd", "\xed\xa0\x80", "\xc0\xaf", "\x80"}) {
+    std::string s = text + bad + text;
+    auto ids = tok.encode(s);
+    std::vector<int32_t> bytes;
+    for (const char* b = bad; *b; ++b) bytes.push_back(tok.token_id(std::string(1, *b)));
+    EXPECT_EQ(ids, cat(cat(tok.encode(text), bytes), tok.encode(text))) << "bad bytes " << bad;
+    EXPECT_EQ(tok.decode(ids), s);
+  }
+}
+
+// The merge loop against a direct transcription of the rule (lowest rank first, leftmost among
+// equals), on long single-piece words where the two could differ.
+TEST(Tokenizer, LongWordsMergeLikeTheRankRule) {
+  auto tok = Tokenizer::parse(make_tokenizer(kMerges).dump());
+  auto naive = [&](const std::string& word) {
+    std::vector<std::string> parts;
+    for (char c : word) parts.push_back(std::string(1, c));
+    for (;;) {
+      size_t best = parts.size(), best_rank = kMerges.size();
+      for (size_t i = 0; i + 1 < parts.size(); ++i)
+        for (size_t r = 0; r < best_rank; ++r)
+          if (kMerges[r].first == parts[i] && kMerges[r].second == parts[i + 1]) best = i, best_rank = r;
+      if (best == parts.size()) break;
+      parts[best] += parts[best + 1];
+      parts.erase(parts.begin() + long(best) + 1);
+    }
+    std::vector<int32_t> ids;
+    for (auto& p : parts) ids.push_back(tok.token_id(p));
+    return ids;
+  };
+  std::mt19937 rng(3);
+  const std::string letters = "helloworld";
+  for (int round = 0; round < 50; ++round) {
+    std::string w;
+    for (size_t n = 1 + rng() % 300; w.size() < n;) w += letters[rng() % letters.size()];
+    EXPECT_EQ(tok.encode(w), naive(w)) << w;
+  }
+}
+
 TEST(Tokenizer, PreTokenizerKeepsSpaceWithTheFollowingWord) {
   auto tok = Tokenizer::parse(make_tokenizer(kMerges).dump());
   // " wo" is a merge only when the space is in the same piece as "wo".
