@@ -81,6 +81,7 @@ class StreamParser {
  private:
   enum class Stage { reasoning, content, between, tag, value, after_block, done };
 
+  void feed_state_machine(std::string_view bytes);
   size_t run(std::string_view d, bool at_end);
   size_t text_step(std::string_view d, size_t p, bool at_end);
   size_t between_step(std::string_view d, size_t p, bool at_end);
@@ -93,6 +94,9 @@ class StreamParser {
   void start_call(std::string_view name);
   void start_param(std::string_view name, std::string_view string_attr);
   void append_value(std::string_view bytes);
+  void store_value(std::string_view bytes);
+  void grow_value(size_t n);
+  void emit_value(std::string_view bytes, bool needs_escape);
   void flush_value_raw();
   void end_param();
   void end_call(size_t raw_end);
@@ -118,6 +122,8 @@ class StreamParser {
   size_t tag_scanned_ = 0;     // bytes of an unfinished tag already scanned (held in buf_)
   bool tag_quoted_ = false;    // ... and whether that scan ended inside quotes
   Parameter* param_ = nullptr; // the parameter whose value is being read
+  std::string value_;          // its bytes so far: the first value_len_, the rest is room to grow
+  size_t value_len_ = 0;
   bool block_junk_reported_ = false;
   bool after_reported_ = false;
   bool eos_tail_reported_ = false;

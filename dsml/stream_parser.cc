@@ -11,6 +11,19 @@ namespace whalebox::dsml {
 namespace {
 
 constexpr size_t kMaxTag = 4096;  // longest tag we wait for before calling it junk
+constexpr size_t kTokenBytes = 16;  // feeds up to this size take the value fast path
+
+// What a byte can mean inside a value, for the fast path's single scan.
+enum : uint8_t { kNeedsEscape = 1, kMaybeMarker = 2 };
+struct ValueByteTable {
+  uint8_t kind[256] = {};
+  constexpr ValueByteTable() {
+    for (int c = 0; c < 256; ++c) kind[c] = kJsonEscape[static_cast<char>(c)] ? kNeedsEscape : 0;
+    kind[static_cast<unsigned char>('<')] |= kMaybeMarker;
+  }
+  constexpr uint8_t operator[](unsigned char c) const { return kind[c]; }
+};
+constexpr ValueByteTable kValueByte;
 
 enum class Match { none, partial, full };
 
@@ -94,13 +107,22 @@ void StreamParser::error(int call, std::string message) {
 }
 
 void StreamParser::feed(std::string_view bytes) {
-  // Token-sized pieces of a value: no marker can start here, so skip the state machine.
-  if (stage_ == Stage::value && buf_.empty() && !bytes.empty() && bytes.size() <= 16 && !discard_value_ &&
-      bytes.find('<') == std::string_view::npos &&
-      (static_cast<unsigned char>(bytes.back()) < 0x80 || complete_utf8(bytes) == bytes.size())) {
-    append_value(bytes);  // its raw bytes are copied to tool_calls_raw when the value ends
-    return;
+  // Token-sized pieces of a value, the bulk of a streamed call: when no marker can start in them
+  // and they end on a character boundary, they are value bytes and skip the state machine.
+  if (stage_ == Stage::value && buf_.empty() && !discard_value_ && !bytes.empty() && bytes.size() <= kTokenBytes) {
+    unsigned kinds = 0;
+    for (char c : bytes) kinds |= kValueByte[static_cast<unsigned char>(c)];
+    if ((!(kinds & kMaybeMarker) || find_marker_start(bytes, 0) == std::string_view::npos) &&
+        (static_cast<unsigned char>(bytes.back()) < 0x80 || complete_utf8(bytes) == bytes.size())) {
+      store_value(bytes);
+      if (on_event_) emit_value(bytes, kinds & kNeedsEscape);
+      return;
+    }
   }
+  feed_state_machine(bytes);
+}
+
+void StreamParser::feed_state_machine(std::string_view bytes) {
   if (buf_.empty()) {  // common case: nothing held back, parse the caller's bytes in place
     size_t used = run(bytes, false);
     if (used < bytes.size()) buf_.assign(bytes.data() + used, bytes.size() - used);
@@ -382,11 +404,47 @@ void StreamParser::start_param(std::string_view key, std::string_view string_att
 
 void StreamParser::append_value(std::string_view bytes) {
   if (discard_value_ || bytes.empty()) return;
-  Parameter& param = *param_;
-  param.value.append(bytes);
-  if (!on_event_) return;
+  store_value(bytes);
+  if (on_event_) emit_value(bytes, needs_json_escape(bytes));
+}
+
+// The open value grows in value_, which is sized ahead (value_len_ bytes are used) so that a
+// token-sized append is a few loads and stores; the string is moved into the Parameter when the
+// value ends.
+inline void StreamParser::store_value(std::string_view bytes) {
+  size_t n = bytes.size();
+  if (value_len_ + n > value_.size()) grow_value(n);
+  char* to = value_.data() + value_len_;
+  const char* from = bytes.data();
+  value_len_ += n;
+  // 1 to 16 bytes as two (possibly overlapping) fixed-size copies, which compile to plain moves.
+  if (n >= 8 && n <= 16) {
+    std::memcpy(to, from, 8);
+    std::memcpy(to + n - 8, from + n - 8, 8);
+  } else if (n >= 4 && n < 8) {
+    std::memcpy(to, from, 4);
+    std::memcpy(to + n - 4, from + n - 4, 4);
+  } else if (n > 0 && n < 4) {
+    to[0] = from[0];
+    to[n / 2] = from[n / 2];
+    to[n - 1] = from[n - 1];
+  } else {
+    std::memcpy(to, from, n);
+  }
+}
+
+void StreamParser::grow_value(size_t n) {
+  value_.resize(std::max(2 * value_.size(), value_len_ + n + 64));
+}
+
+// The value bytes as a delta of the OpenAI `arguments` JSON text (escaped inside a string).
+void StreamParser::emit_value(std::string_view bytes, bool needs_escape) {
   int i = static_cast<int>(msg_.tool_calls.size()) - 1;
-  if (!param.is_string || !needs_json_escape(bytes)) return emit(EventType::argument, i, bytes);
+  if (!needs_escape || !param_->is_string) return emit(EventType::argument, i, bytes);
+  if (bytes.size() <= kTokenBytes) {  // token-sized: escaped on the stack
+    char escaped[kTokenBytes * kJsonEscapeMax];
+    return emit(EventType::argument, i, {escaped, json_escape_to(bytes, escaped)});
+  }
   scratch_.clear();
   json_escape_append(bytes, scratch_);
   emit(EventType::argument, i, scratch_);
@@ -397,7 +455,7 @@ void StreamParser::append_value(std::string_view bytes) {
 // off inside that closing tag reaches both, hence the flag.
 void StreamParser::flush_value_raw() {
   if (!value_open_ || discard_value_ || value_in_raw_) return;
-  msg_.tool_calls_raw.append(param_->value);
+  msg_.tool_calls_raw.append(value_.data(), value_len_);
   value_in_raw_ = true;
 }
 
@@ -407,6 +465,10 @@ void StreamParser::end_param() {
     discard_value_ = false;
     return;
   }
+  value_.resize(value_len_);
+  param_->value = std::move(value_);
+  value_.clear();
+  value_len_ = 0;
   if (msg_.tool_calls.back().params.back().is_string)
     emit(EventType::argument, static_cast<int>(msg_.tool_calls.size()) - 1, "\"");
 }
