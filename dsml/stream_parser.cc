@@ -114,7 +114,7 @@ void StreamParser::feed(std::string_view bytes) {
     for (char c : bytes) kinds |= kValueByte[static_cast<unsigned char>(c)];
     if ((!(kinds & kMaybeMarker) || find_marker_start(bytes, 0) == std::string_view::npos) &&
         (static_cast<unsigned char>(bytes.back()) < 0x80 || complete_utf8(bytes) == bytes.size())) {
-      store_value(bytes);
+      value_.append(bytes);
       if (on_event_) emit_value(bytes, kinds & kNeedsEscape);
       return;
     }
@@ -176,7 +176,17 @@ size_t StreamParser::run(std::string_view d, bool at_end) {
 }
 
 size_t StreamParser::take(std::string_view d, size_t p, size_t n) {
-  if (in_block_) msg_.tool_calls_raw.append(d.data() + p, n);
+  if (in_block_) block_.append(d.substr(p, n));
+  return n;
+}
+
+size_t StreamParser::open_tag(std::string_view d, size_t p, bool closing) {
+  tag_closing_ = closing;
+  tag_raw_start_ = block_.size;
+  size_t n = take(d, p, closing ? kTagClose.size() : kTagOpen.size());
+  tag_text_start_ = block_.size;
+  tag_quoted_ = false;
+  stage_ = Stage::tag;
   return n;
 }
 
@@ -211,7 +221,6 @@ size_t StreamParser::text_step(std::string_view d, size_t p, bool at_end) {
     if (r < d.size()) {
       Match m = match_at(d, r, kTagOpen);
       if (m == Match::full) {  // the newlines belong to the block
-        msg_.tool_calls_raw.reserve(d.size() - p);
         in_block_ = true;
         stage_ = Stage::between;
         return 0;
@@ -224,7 +233,6 @@ size_t StreamParser::text_step(std::string_view d, size_t p, bool at_end) {
   // d[p] == '<'
   Match dsml = match_at(d, p, kTagOpen);
   if (dsml == Match::full) {
-    msg_.tool_calls_raw.reserve(d.size() - p);
     in_block_ = true;
     stage_ = Stage::between;
     return 0;
@@ -265,12 +273,7 @@ size_t StreamParser::between_step(std::string_view d, size_t p, bool at_end) {
   Match close = match_at(d, p, kTagClose);
   Match open = match_at(d, p, kTagOpen);
   Match eos = match_at(d, p, kEos);
-  if (close == Match::full || open == Match::full) {
-    tag_closing_ = close == Match::full;
-    tag_raw_start_ = msg_.tool_calls_raw.size();
-    stage_ = Stage::tag;
-    return take(d, p, tag_closing_ ? kTagClose.size() : kTagOpen.size());
-  }
+  if (close == Match::full || open == Match::full) return open_tag(d, p, close == Match::full);
   if (eos == Match::full) {  // generation stopped with the block still open
     msg_.eos = true;
     truncate_block();
@@ -286,13 +289,14 @@ void StreamParser::truncate_block() {
   msg_.incomplete = true;
   in_block_ = false;
   stage_ = Stage::done;
-  if (!call_open_) {
-    error(-1, "output ended inside the tool-call block (no </｜DSML｜tool_calls>)");
-    return;
-  }
   if (value_open_) {
     flush_value_raw();
     end_param();
+  }
+  msg_.tool_calls_raw = block_.release();
+  if (!call_open_) {
+    error(-1, "output ended inside the tool-call block (no </｜DSML｜tool_calls>)");
+    return;
   }
   call_open_ = false;
   int i = static_cast<int>(msg_.tool_calls.size()) - 1;
@@ -304,31 +308,29 @@ void StreamParser::truncate_block() {
 }
 
 // A tag after "<｜DSML｜" or "</｜DSML｜", up to its '>' (quotes may hide '>'; '<' always ends it).
+// Its bytes go to the block as they arrive, and its text is read back from there at the end.
 size_t StreamParser::tag_step(std::string_view d, size_t p, bool at_end) {
+  if (p >= d.size()) return 0;
+  size_t budget = kMaxTag + 1 - (block_.size - tag_text_start_);  // bytes before it is over-long
   bool quoted = tag_quoted_;
-  size_t i = p + tag_scanned_;  // resume where the previous feed stopped
-  for (; i < d.size() && i - p <= kMaxTag; ++i) {
+  size_t i = p;
+  for (; i < d.size() && i - p < budget; ++i) {
     char c = d[i];
     if (c == '<') break;
     if (c == '"') quoted = !quoted;
     else if (c == '>' && !quoted) break;
   }
-  tag_scanned_ = i - p;
   tag_quoted_ = quoted;
-  if (i < d.size() || i - p > kMaxTag) tag_scanned_ = 0, tag_quoted_ = false;  // tag ends here
-  if (i - p > kMaxTag) {
+  size_t n = take(d, p, i - p);
+  if (i - p == budget) {
     error(-1, "an over-long DSML tag was ignored");
     stage_ = Stage::between;
-    return take(d, p, i - p);
+    return n;
   }
-  if (i == d.size()) {
-    if (!at_end) return 0;
-    tag_scanned_ = 0;
-    take(d, p, i - p);  // cut off mid-tag: keep the bytes, the caller truncates the block
-    return i - p;
-  }
-  std::string_view tag = d.substr(p, i - p);
-  size_t n = take(d, p, d[i] == '>' ? i + 1 - p : i - p);
+  if (i == d.size()) return n;  // the tag goes on in the next bytes (or was cut off: finish() truncates)
+  if (d[i] == '>') n += take(d, i, 1);
+  // A view into block_, which handle_tag() does not grow.
+  std::string_view tag = block_.view().substr(tag_text_start_, block_.size - tag_text_start_ - (d[i] == '>'));
   handle_tag(tag, tag_closing_);
   return n;
 }
@@ -342,7 +344,7 @@ void StreamParser::handle_tag(std::string_view tag, bool closing) {
   }
   if (closing) {
     if (name == "invoke") {
-      if (call_open_) end_call(msg_.tool_calls_raw.size());
+      if (call_open_) end_call(block_.size);
     } else if (name == "tool_calls") {
       if (call_open_) end_call(tag_raw_start_);
       end_block();
@@ -404,37 +406,8 @@ void StreamParser::start_param(std::string_view key, std::string_view string_att
 
 void StreamParser::append_value(std::string_view bytes) {
   if (discard_value_ || bytes.empty()) return;
-  store_value(bytes);
+  value_.append(bytes);
   if (on_event_) emit_value(bytes, needs_json_escape(bytes));
-}
-
-// The open value grows in value_, which is sized ahead (value_len_ bytes are used) so that a
-// token-sized append is a few loads and stores; the string is moved into the Parameter when the
-// value ends.
-inline void StreamParser::store_value(std::string_view bytes) {
-  size_t n = bytes.size();
-  if (value_len_ + n > value_.size()) grow_value(n);
-  char* to = value_.data() + value_len_;
-  const char* from = bytes.data();
-  value_len_ += n;
-  // 1 to 16 bytes as two (possibly overlapping) fixed-size copies, which compile to plain moves.
-  if (n >= 8 && n <= 16) {
-    std::memcpy(to, from, 8);
-    std::memcpy(to + n - 8, from + n - 8, 8);
-  } else if (n >= 4 && n < 8) {
-    std::memcpy(to, from, 4);
-    std::memcpy(to + n - 4, from + n - 4, 4);
-  } else if (n > 0 && n < 4) {
-    to[0] = from[0];
-    to[n / 2] = from[n / 2];
-    to[n - 1] = from[n - 1];
-  } else {
-    std::memcpy(to, from, n);
-  }
-}
-
-void StreamParser::grow_value(size_t n) {
-  value_.resize(std::max(2 * value_.size(), value_len_ + n + 64));
 }
 
 // The value bytes as a delta of the OpenAI `arguments` JSON text (escaped inside a string).
@@ -455,7 +428,7 @@ void StreamParser::emit_value(std::string_view bytes, bool needs_escape) {
 // off inside that closing tag reaches both, hence the flag.
 void StreamParser::flush_value_raw() {
   if (!value_open_ || discard_value_ || value_in_raw_) return;
-  msg_.tool_calls_raw.append(value_.data(), value_len_);
+  block_.append(value_.view());
   value_in_raw_ = true;
 }
 
@@ -465,10 +438,7 @@ void StreamParser::end_param() {
     discard_value_ = false;
     return;
   }
-  value_.resize(value_len_);
-  param_->value = std::move(value_);
-  value_.clear();
-  value_len_ = 0;
+  param_->value = value_.release();
   if (msg_.tool_calls.back().params.back().is_string)
     emit(EventType::argument, static_cast<int>(msg_.tool_calls.size()) - 1, "\"");
 }
@@ -490,7 +460,7 @@ void StreamParser::end_call(size_t raw_end) {
   call_open_ = false;
   int i = static_cast<int>(msg_.tool_calls.size()) - 1;
   ParsedCall& c = msg_.tool_calls.back();
-  c.raw = msg_.tool_calls_raw.substr(call_raw_start_, raw_end - call_raw_start_);
+  c.raw = block_.view().substr(call_raw_start_, raw_end - call_raw_start_);
   c.complete = true;
   build_arguments(c);
   emit(EventType::argument, i, c.params.empty() ? "{}" : "}");
@@ -499,6 +469,7 @@ void StreamParser::end_call(size_t raw_end) {
 
 void StreamParser::end_block() {
   in_block_ = false;
+  msg_.tool_calls_raw = block_.release();
   stage_ = Stage::after_block;
   emit(EventType::block_finished, -1, {});
 }
@@ -518,10 +489,7 @@ size_t StreamParser::value_step(std::string_view d, size_t p, bool at_end) {
   Match eos = match_at(d, p, kEos);
   if (close == Match::full) {
     flush_value_raw();
-    tag_closing_ = true;
-    tag_raw_start_ = msg_.tool_calls_raw.size();
-    stage_ = Stage::tag;
-    return take(d, p, kTagClose.size());
+    return open_tag(d, p, true);
   }
   if (eos == Match::full) {
     msg_.eos = true;
@@ -581,7 +549,7 @@ ParsedMessage parse_completion(std::string_view text, Mode mode) {
   StreamParser parser(mode);
   parser.feed(text);
   parser.finish();
-  return parser.message();
+  return parser.take_message();
 }
 
 }  // namespace whalebox::dsml
