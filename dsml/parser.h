@@ -92,9 +92,9 @@ class StreamParser {
     size_t size = 0;
 
     std::string_view view() const { return {bytes.data(), size}; }
-    void append(std::string_view s) {
+    [[gnu::always_inline]] void append(std::string_view s) {
       size_t n = s.size();
-      if (size + n > bytes.size()) bytes.resize(std::max(2 * bytes.size(), size + n + 64));
+      if (size + n > bytes.size()) grow(n);
       char* to = bytes.data() + size;
       const char* from = s.data();
       size += n;
@@ -113,6 +113,7 @@ class StreamParser {
         std::memcpy(to, from, n);
       }
     }
+    [[gnu::noinline]] void grow(size_t n);  // room for n more bytes (at least doubles); kept out of append()
     // The contents as a string, leaving this empty.
     std::string release() {
       bytes.resize(size);

@@ -180,6 +180,8 @@ size_t StreamParser::take(std::string_view d, size_t p, size_t n) {
   return n;
 }
 
+void StreamParser::GrowingBytes::grow(size_t n) { bytes.resize(std::max(2 * bytes.size(), size + n + 64)); }
+
 size_t StreamParser::open_tag(std::string_view d, size_t p, bool closing) {
   tag_closing_ = closing;
   tag_raw_start_ = block_.size;
