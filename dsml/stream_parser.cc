@@ -111,6 +111,7 @@ void StreamParser::feed(std::string_view bytes) {
   // and they end on a character boundary, they are value bytes and skip the state machine.
   if (stage_ == Stage::value && buf_.empty() && !discard_value_ && !bytes.empty() && bytes.size() <= kTokenBytes) {
     unsigned kinds = 0;
+#pragma GCC unroll 4
     for (char c : bytes) kinds |= kValueByte[static_cast<unsigned char>(c)];
     if ((!(kinds & kMaybeMarker) || find_marker_start(bytes, 0) == std::string_view::npos) &&
         (static_cast<unsigned char>(bytes.back()) < 0x80 || complete_utf8(bytes) == bytes.size())) {
@@ -412,13 +413,14 @@ void StreamParser::append_value(std::string_view bytes) {
   if (on_event_) emit_value(bytes, needs_json_escape(bytes));
 }
 
-// The value bytes as a delta of the OpenAI `arguments` JSON text (escaped inside a string).
+// The value bytes as a delta of the OpenAI `arguments` JSON text (escaped inside a string); only
+// called with a consumer.
 void StreamParser::emit_value(std::string_view bytes, bool needs_escape) {
   int i = static_cast<int>(msg_.tool_calls.size()) - 1;
-  if (!needs_escape || !param_->is_string) return emit(EventType::argument, i, bytes);
+  if (!needs_escape || !param_->is_string) return on_event_(Event{EventType::argument, i, bytes});
   if (bytes.size() <= kTokenBytes) {  // token-sized: escaped on the stack
     char escaped[kTokenBytes * kJsonEscapeMax];
-    return emit(EventType::argument, i, {escaped, json_escape_to(bytes, escaped)});
+    return on_event_(Event{EventType::argument, i, {escaped, json_escape_to(bytes, escaped)}});
   }
   scratch_.clear();
   json_escape_append(bytes, scratch_);
