@@ -15,7 +15,7 @@ namespace whalebox::dsml {
 
 struct Parameter {
   std::string name;
-  std::string value;  // exact bytes between the tags
+  std::string value;  // exact bytes between the tags (set when the value ends)
   bool is_string = true;  // string="true": raw text; string="false": JSON text
 };
 
@@ -40,7 +40,7 @@ struct ParsedMessage {
   std::string reasoning_content;
   std::string content;
   std::vector<ParsedCall> tool_calls;
-  std::string tool_calls_raw;  // the whole block as sampled, leading newlines included
+  std::string tool_calls_raw;  // the whole block as sampled, leading newlines included (set when it ends)
   bool incomplete = false;     // output ended inside the tool-call block
   bool eos = false;            // the end-of-sentence token was seen
   std::vector<ParseError> errors;

@@ -312,7 +312,7 @@ void StreamParser::truncate_block() {
 
 // A tag after "<｜DSML｜" or "</｜DSML｜", up to its '>' (quotes may hide '>'; '<' always ends it).
 // Its bytes go to the block as they arrive, and its text is read back from there at the end.
-size_t StreamParser::tag_step(std::string_view d, size_t p, bool at_end) {
+size_t StreamParser::tag_step(std::string_view d, size_t p, bool /*at_end: a cut-off tag is kept*/) {
   if (p >= d.size()) return 0;
   size_t budget = kMaxTag + 1 - (block_.size - tag_text_start_);  // bytes before it is over-long
   bool quoted = tag_quoted_;
@@ -427,7 +427,7 @@ void StreamParser::emit_value(std::string_view bytes, bool needs_escape) {
   emit(EventType::argument, i, scratch_);
 }
 
-// Value bytes are verbatim, so instead of copying every piece into tool_calls_raw as it arrives,
+// Value bytes are verbatim, so instead of copying every piece into the block as it arrives,
 // the finished value is copied once: at the "</｜DSML｜" that ends it, or on truncation. Output cut
 // off inside that closing tag reaches both, hence the flag.
 void StreamParser::flush_value_raw() {
