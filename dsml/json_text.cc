@@ -4,50 +4,39 @@
 
 namespace whalebox::dsml {
 
-namespace {
-
-// Bytes that JSON strings must escape: control characters, '"' and '\\'.
-struct EscapeTable {
-  bool escape[256] = {};
-  constexpr EscapeTable() {
-    for (int c = 0; c < 0x20; ++c) escape[c] = true;
-    escape[static_cast<unsigned char>('"')] = true;
-    escape[static_cast<unsigned char>('\\')] = true;
+size_t json_escape_to(std::string_view text, char* out) {
+  static const char hex[] = "0123456789abcdef";
+  char* o = out;
+  for (char c : text) {
+    if (!kJsonEscape[c]) {
+      *o++ = c;
+      continue;
+    }
+    *o++ = '\\';
+    switch (c) {
+      case '"': *o++ = '"'; break;
+      case '\\': *o++ = '\\'; break;
+      case '\n': *o++ = 'n'; break;
+      case '\r': *o++ = 'r'; break;
+      case '\t': *o++ = 't'; break;
+      case '\b': *o++ = 'b'; break;
+      case '\f': *o++ = 'f'; break;
+      default:
+        *o++ = 'u';
+        *o++ = '0';
+        *o++ = '0';
+        *o++ = hex[static_cast<unsigned char>(c) >> 4];
+        *o++ = hex[c & 15];
+    }
   }
-};
-constexpr EscapeTable kEscape;
-
-}  // namespace
-
-bool needs_json_escape(std::string_view text) {
-  for (char c : text)
-    if (kEscape.escape[static_cast<unsigned char>(c)]) return true;
-  return false;
+  return o - out;
 }
 
 void json_escape_append(std::string_view text, std::string& out) {
-  static const char hex[] = "0123456789abcdef";
-  size_t run = 0;  // start of the pending unescaped run
-  for (size_t i = 0; i < text.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    if (!kEscape.escape[c]) continue;
-    out.append(text.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        out += "\\u00";
-        out += hex[c >> 4];
-        out += hex[c & 15];
-    }
-  }
-  out.append(text.data() + run, text.size() - run);
+  constexpr size_t kBlock = 1024;  // escaped through a stack buffer, a block at a time
+  char block[kBlock * kJsonEscapeMax];
+  for (size_t at = 0; at < text.size(); at += kBlock)
+    out.append(block, json_escape_to(text.substr(at, kBlock), block));
 }
 
 void python_dumps_append(const Json& v, std::string& out) {

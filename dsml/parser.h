@@ -2,6 +2,8 @@
 // Incremental parser for model output (the text after the prompt, special tokens kept): reasoning,
 // content and the DSML tool-call block (spec §9.2/§9.4). Bytes may arrive split anywhere, even
 // inside a marker or a UTF-8 character; the result does not depend on how they were split.
+#include <algorithm>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -13,7 +15,7 @@ namespace whalebox::dsml {
 
 struct Parameter {
   std::string name;
-  std::string value;  // exact bytes between the tags
+  std::string value;  // exact bytes between the tags (set when the value ends)
   bool is_string = true;  // string="true": raw text; string="false": JSON text
 };
 
@@ -38,7 +40,7 @@ struct ParsedMessage {
   std::string reasoning_content;
   std::string content;
   std::vector<ParsedCall> tool_calls;
-  std::string tool_calls_raw;  // the whole block as sampled, leading newlines included
+  std::string tool_calls_raw;  // the whole block as sampled, leading newlines included (set when it ends)
   bool incomplete = false;     // output ended inside the tool-call block
   bool eos = false;            // the end-of-sentence token was seen
   std::vector<ParseError> errors;
@@ -76,11 +78,51 @@ class StreamParser {
   void finish();
 
   const ParsedMessage& message() const { return msg_; }
+  // Moves the result out (after finish()); the parser is spent.
+  ParsedMessage take_message() { return std::move(msg_); }
   bool saw_eos() const { return msg_.eos; }
 
  private:
   enum class Stage { reasoning, content, between, tag, value, after_block, done };
 
+  // Bytes that grow ahead of their contents (the first `size` are used), so that appending a
+  // token-sized piece is a few loads and stores instead of a std::string::append call.
+  struct GrowingBytes {
+    std::string bytes;
+    size_t size = 0;
+
+    std::string_view view() const { return {bytes.data(), size}; }
+    [[gnu::always_inline]] void append(std::string_view s) {
+      size_t n = s.size();
+      if (size + n > bytes.size()) grow(n);
+      char* to = bytes.data() + size;
+      const char* from = s.data();
+      size += n;
+      // Up to 16 bytes as two fixed-size copies (overlapping when shorter): plain moves.
+      if (n >= 8 && n <= 16) {
+        std::memcpy(to, from, 8);
+        std::memcpy(to + n - 8, from + n - 8, 8);
+      } else if (n >= 4 && n < 8) {
+        std::memcpy(to, from, 4);
+        std::memcpy(to + n - 4, from + n - 4, 4);
+      } else if (n > 0 && n < 4) {
+        to[0] = from[0];
+        to[n / 2] = from[n / 2];
+        to[n - 1] = from[n - 1];
+      } else {
+        std::memcpy(to, from, n);
+      }
+    }
+    [[gnu::noinline]] void grow(size_t n);  // room for n more bytes (at least doubles); kept out of append()
+    // The contents as a string, leaving this empty.
+    std::string release() {
+      bytes.resize(size);
+      size = 0;
+      return std::move(bytes);
+    }
+  };
+
+  void feed_state_machine(std::string_view bytes);
   size_t run(std::string_view d, bool at_end);
   size_t text_step(std::string_view d, size_t p, bool at_end);
   size_t between_step(std::string_view d, size_t p, bool at_end);
@@ -88,11 +130,13 @@ class StreamParser {
   size_t value_step(std::string_view d, size_t p, bool at_end);
   size_t after_step(std::string_view d, size_t p, bool at_end);
   size_t take(std::string_view d, size_t p, size_t n);  // consume, recording block bytes
+  size_t open_tag(std::string_view d, size_t p, bool closing);  // consume the tag's marker
   void emit_text(std::string_view text);
   void handle_tag(std::string_view tag, bool closing);
   void start_call(std::string_view name);
   void start_param(std::string_view name, std::string_view string_attr);
   void append_value(std::string_view bytes);
+  void emit_value(std::string_view bytes, bool needs_escape);
   void flush_value_raw();
   void end_param();
   void end_call(size_t raw_end);
@@ -113,11 +157,13 @@ class StreamParser {
   bool discard_value_ = false; // parameter outside any invoke: read and drop
   bool value_in_raw_ = false;  // the open value's bytes are already in tool_calls_raw
   bool call_open_ = false;
-  size_t call_raw_start_ = 0;  // offset of the open call in tool_calls_raw
-  size_t tag_raw_start_ = 0;   // offset of the tag being read in tool_calls_raw
-  size_t tag_scanned_ = 0;     // bytes of an unfinished tag already scanned (held in buf_)
-  bool tag_quoted_ = false;    // ... and whether that scan ended inside quotes
+  GrowingBytes block_;         // the block's bytes so far; becomes msg_.tool_calls_raw at its end
+  size_t call_raw_start_ = 0;  // offset of the open call in block_
+  size_t tag_raw_start_ = 0;   // offset of the tag being read in block_ (its marker)
+  size_t tag_text_start_ = 0;  // ... and of its text after the marker
+  bool tag_quoted_ = false;    // the tag read so far ends inside quotes
   Parameter* param_ = nullptr; // the parameter whose value is being read
+  GrowingBytes value_;         // its bytes so far; moved into it when the value ends
   bool block_junk_reported_ = false;
   bool after_reported_ = false;
   bool eos_tail_reported_ = false;

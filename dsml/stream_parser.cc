@@ -11,6 +11,19 @@ namespace whalebox::dsml {
 namespace {
 
 constexpr size_t kMaxTag = 4096;  // longest tag we wait for before calling it junk
+constexpr size_t kTokenBytes = 16;  // feeds up to this size take the value fast path
+
+// What a byte can mean inside a value, for the fast path's single scan.
+enum : uint8_t { kNeedsEscape = 1, kMaybeMarker = 2 };
+struct ValueByteTable {
+  uint8_t kind[256] = {};
+  constexpr ValueByteTable() {
+    for (int c = 0; c < 256; ++c) kind[c] = kJsonEscape[static_cast<char>(c)] ? kNeedsEscape : 0;
+    kind[static_cast<unsigned char>('<')] |= kMaybeMarker;
+  }
+  constexpr uint8_t operator[](unsigned char c) const { return kind[c]; }
+};
+constexpr ValueByteTable kValueByte;
 
 enum class Match { none, partial, full };
 
@@ -94,13 +107,23 @@ void StreamParser::error(int call, std::string message) {
 }
 
 void StreamParser::feed(std::string_view bytes) {
-  // Token-sized pieces of a value: no marker can start here, so skip the state machine.
-  if (stage_ == Stage::value && buf_.empty() && !bytes.empty() && bytes.size() <= 16 && !discard_value_ &&
-      bytes.find('<') == std::string_view::npos &&
-      (static_cast<unsigned char>(bytes.back()) < 0x80 || complete_utf8(bytes) == bytes.size())) {
-    append_value(bytes);  // its raw bytes are copied to tool_calls_raw when the value ends
-    return;
+  // Token-sized pieces of a value, the bulk of a streamed call: when no marker can start in them
+  // and they end on a character boundary, they are value bytes and skip the state machine.
+  if (stage_ == Stage::value && buf_.empty() && !discard_value_ && !bytes.empty() && bytes.size() <= kTokenBytes) {
+    unsigned kinds = 0;
+#pragma GCC unroll 4
+    for (char c : bytes) kinds |= kValueByte[static_cast<unsigned char>(c)];
+    if ((!(kinds & kMaybeMarker) || find_marker_start(bytes, 0) == std::string_view::npos) &&
+        (static_cast<unsigned char>(bytes.back()) < 0x80 || complete_utf8(bytes) == bytes.size())) {
+      value_.append(bytes);
+      if (on_event_) emit_value(bytes, kinds & kNeedsEscape);
+      return;
+    }
   }
+  feed_state_machine(bytes);
+}
+
+void StreamParser::feed_state_machine(std::string_view bytes) {
   if (buf_.empty()) {  // common case: nothing held back, parse the caller's bytes in place
     size_t used = run(bytes, false);
     if (used < bytes.size()) buf_.assign(bytes.data() + used, bytes.size() - used);
@@ -154,7 +177,19 @@ size_t StreamParser::run(std::string_view d, bool at_end) {
 }
 
 size_t StreamParser::take(std::string_view d, size_t p, size_t n) {
-  if (in_block_) msg_.tool_calls_raw.append(d.data() + p, n);
+  if (in_block_) block_.append(d.substr(p, n));
+  return n;
+}
+
+void StreamParser::GrowingBytes::grow(size_t n) { bytes.resize(std::max(2 * bytes.size(), size + n + 64)); }
+
+size_t StreamParser::open_tag(std::string_view d, size_t p, bool closing) {
+  tag_closing_ = closing;
+  tag_raw_start_ = block_.size;
+  size_t n = take(d, p, closing ? kTagClose.size() : kTagOpen.size());
+  tag_text_start_ = block_.size;
+  tag_quoted_ = false;
+  stage_ = Stage::tag;
   return n;
 }
 
@@ -189,7 +224,6 @@ size_t StreamParser::text_step(std::string_view d, size_t p, bool at_end) {
     if (r < d.size()) {
       Match m = match_at(d, r, kTagOpen);
       if (m == Match::full) {  // the newlines belong to the block
-        msg_.tool_calls_raw.reserve(d.size() - p);
         in_block_ = true;
         stage_ = Stage::between;
         return 0;
@@ -202,7 +236,6 @@ size_t StreamParser::text_step(std::string_view d, size_t p, bool at_end) {
   // d[p] == '<'
   Match dsml = match_at(d, p, kTagOpen);
   if (dsml == Match::full) {
-    msg_.tool_calls_raw.reserve(d.size() - p);
     in_block_ = true;
     stage_ = Stage::between;
     return 0;
@@ -243,12 +276,7 @@ size_t StreamParser::between_step(std::string_view d, size_t p, bool at_end) {
   Match close = match_at(d, p, kTagClose);
   Match open = match_at(d, p, kTagOpen);
   Match eos = match_at(d, p, kEos);
-  if (close == Match::full || open == Match::full) {
-    tag_closing_ = close == Match::full;
-    tag_raw_start_ = msg_.tool_calls_raw.size();
-    stage_ = Stage::tag;
-    return take(d, p, tag_closing_ ? kTagClose.size() : kTagOpen.size());
-  }
+  if (close == Match::full || open == Match::full) return open_tag(d, p, close == Match::full);
   if (eos == Match::full) {  // generation stopped with the block still open
     msg_.eos = true;
     truncate_block();
@@ -264,13 +292,14 @@ void StreamParser::truncate_block() {
   msg_.incomplete = true;
   in_block_ = false;
   stage_ = Stage::done;
-  if (!call_open_) {
-    error(-1, "output ended inside the tool-call block (no </｜DSML｜tool_calls>)");
-    return;
-  }
   if (value_open_) {
     flush_value_raw();
     end_param();
+  }
+  msg_.tool_calls_raw = block_.release();
+  if (!call_open_) {
+    error(-1, "output ended inside the tool-call block (no </｜DSML｜tool_calls>)");
+    return;
   }
   call_open_ = false;
   int i = static_cast<int>(msg_.tool_calls.size()) - 1;
@@ -282,31 +311,29 @@ void StreamParser::truncate_block() {
 }
 
 // A tag after "<｜DSML｜" or "</｜DSML｜", up to its '>' (quotes may hide '>'; '<' always ends it).
-size_t StreamParser::tag_step(std::string_view d, size_t p, bool at_end) {
+// Its bytes go to the block as they arrive, and its text is read back from there at the end.
+size_t StreamParser::tag_step(std::string_view d, size_t p, bool /*at_end: a cut-off tag is kept*/) {
+  if (p >= d.size()) return 0;
+  size_t budget = kMaxTag + 1 - (block_.size - tag_text_start_);  // bytes before it is over-long
   bool quoted = tag_quoted_;
-  size_t i = p + tag_scanned_;  // resume where the previous feed stopped
-  for (; i < d.size() && i - p <= kMaxTag; ++i) {
+  size_t i = p;
+  for (; i < d.size() && i - p < budget; ++i) {
     char c = d[i];
     if (c == '<') break;
     if (c == '"') quoted = !quoted;
     else if (c == '>' && !quoted) break;
   }
-  tag_scanned_ = i - p;
   tag_quoted_ = quoted;
-  if (i < d.size() || i - p > kMaxTag) tag_scanned_ = 0, tag_quoted_ = false;  // tag ends here
-  if (i - p > kMaxTag) {
+  size_t n = take(d, p, i - p);
+  if (i - p == budget) {
     error(-1, "an over-long DSML tag was ignored");
     stage_ = Stage::between;
-    return take(d, p, i - p);
+    return n;
   }
-  if (i == d.size()) {
-    if (!at_end) return 0;
-    tag_scanned_ = 0;
-    take(d, p, i - p);  // cut off mid-tag: keep the bytes, the caller truncates the block
-    return i - p;
-  }
-  std::string_view tag = d.substr(p, i - p);
-  size_t n = take(d, p, d[i] == '>' ? i + 1 - p : i - p);
+  if (i == d.size()) return n;  // the tag goes on in the next bytes (or was cut off: finish() truncates)
+  if (d[i] == '>') n += take(d, i, 1);
+  // A view into block_, which handle_tag() does not grow.
+  std::string_view tag = block_.view().substr(tag_text_start_, block_.size - tag_text_start_ - (d[i] == '>'));
   handle_tag(tag, tag_closing_);
   return n;
 }
@@ -320,7 +347,7 @@ void StreamParser::handle_tag(std::string_view tag, bool closing) {
   }
   if (closing) {
     if (name == "invoke") {
-      if (call_open_) end_call(msg_.tool_calls_raw.size());
+      if (call_open_) end_call(block_.size);
     } else if (name == "tool_calls") {
       if (call_open_) end_call(tag_raw_start_);
       end_block();
@@ -382,22 +409,30 @@ void StreamParser::start_param(std::string_view key, std::string_view string_att
 
 void StreamParser::append_value(std::string_view bytes) {
   if (discard_value_ || bytes.empty()) return;
-  Parameter& param = *param_;
-  param.value.append(bytes);
-  if (!on_event_) return;
+  value_.append(bytes);
+  if (on_event_) emit_value(bytes, needs_json_escape(bytes));
+}
+
+// The value bytes as a delta of the OpenAI `arguments` JSON text (escaped inside a string); only
+// called with a consumer.
+void StreamParser::emit_value(std::string_view bytes, bool needs_escape) {
   int i = static_cast<int>(msg_.tool_calls.size()) - 1;
-  if (!param.is_string || !needs_json_escape(bytes)) return emit(EventType::argument, i, bytes);
+  if (!needs_escape || !param_->is_string) return on_event_(Event{EventType::argument, i, bytes});
+  if (bytes.size() <= kTokenBytes) {  // token-sized: escaped on the stack
+    char escaped[kTokenBytes * kJsonEscapeMax];
+    return on_event_(Event{EventType::argument, i, {escaped, json_escape_to(bytes, escaped)}});
+  }
   scratch_.clear();
   json_escape_append(bytes, scratch_);
   emit(EventType::argument, i, scratch_);
 }
 
-// Value bytes are verbatim, so instead of copying every piece into tool_calls_raw as it arrives,
+// Value bytes are verbatim, so instead of copying every piece into the block as it arrives,
 // the finished value is copied once: at the "</｜DSML｜" that ends it, or on truncation. Output cut
 // off inside that closing tag reaches both, hence the flag.
 void StreamParser::flush_value_raw() {
   if (!value_open_ || discard_value_ || value_in_raw_) return;
-  msg_.tool_calls_raw.append(param_->value);
+  block_.append(value_.view());
   value_in_raw_ = true;
 }
 
@@ -407,6 +442,7 @@ void StreamParser::end_param() {
     discard_value_ = false;
     return;
   }
+  param_->value = value_.release();
   if (msg_.tool_calls.back().params.back().is_string)
     emit(EventType::argument, static_cast<int>(msg_.tool_calls.size()) - 1, "\"");
 }
@@ -428,7 +464,7 @@ void StreamParser::end_call(size_t raw_end) {
   call_open_ = false;
   int i = static_cast<int>(msg_.tool_calls.size()) - 1;
   ParsedCall& c = msg_.tool_calls.back();
-  c.raw = msg_.tool_calls_raw.substr(call_raw_start_, raw_end - call_raw_start_);
+  c.raw = block_.view().substr(call_raw_start_, raw_end - call_raw_start_);
   c.complete = true;
   build_arguments(c);
   emit(EventType::argument, i, c.params.empty() ? "{}" : "}");
@@ -437,6 +473,7 @@ void StreamParser::end_call(size_t raw_end) {
 
 void StreamParser::end_block() {
   in_block_ = false;
+  msg_.tool_calls_raw = block_.release();
   stage_ = Stage::after_block;
   emit(EventType::block_finished, -1, {});
 }
@@ -456,10 +493,7 @@ size_t StreamParser::value_step(std::string_view d, size_t p, bool at_end) {
   Match eos = match_at(d, p, kEos);
   if (close == Match::full) {
     flush_value_raw();
-    tag_closing_ = true;
-    tag_raw_start_ = msg_.tool_calls_raw.size();
-    stage_ = Stage::tag;
-    return take(d, p, kTagClose.size());
+    return open_tag(d, p, true);
   }
   if (eos == Match::full) {
     msg_.eos = true;
@@ -519,7 +553,7 @@ ParsedMessage parse_completion(std::string_view text, Mode mode) {
   StreamParser parser(mode);
   parser.feed(text);
   parser.finish();
-  return parser.message();
+  return parser.take_message();
 }
 
 }  // namespace whalebox::dsml
