@@ -40,6 +40,22 @@ done ready later first last next more less high low north south east west""".spl
 
 EXTS = ["txt", "md", "log", "csv", "cfg", "dat", "ini", "out"]
 
+# Training names are mostly invented words: with only the ~170 words above, a model learns those
+# words as single tokens instead of learning to copy a name it has never seen. An open-ended pool
+# of letter sequences (every letter, 1-3 syllables) forces copying. Held-out words never occur.
+ONSETS = ("b c d f g h j k l m n p q r s t v w x y z bl br ch cl cr dr fj fl fr gl gr kw pl pr qu "
+          "sh sk sl sn sp st sw th tr tw wh wr zh").split()
+VOWELS = "a e i o u y a e i o u ai ea ee ie oa oo ou".split()
+CODAS = [""] * 12 + "b d f g k l m n p r s t x z ck ff ld ll mb nd ng nk nt rd rk rm rn rs sh st tt".split()
+
+
+def invented_word(rng):
+    while True:
+        w = "".join(rng.choice(ONSETS if i or rng.random() < 0.8 else [""]) + rng.choice(VOWELS)
+                    + rng.choice(CODAS) for i in range(rng.choice([1, 2, 2, 2, 3])))
+        if 3 <= len(w) <= 10 and w not in HELDOUT_WORDS:
+            return w
+
 
 @dataclass
 class Call:
@@ -63,22 +79,30 @@ class Pools:
         self.rng, self.split = rng, split
         self.words = HELDOUT_WORDS if split == "heldout" else TRAIN_WORDS
 
+    def word(self):
+        """A name/content word: held-out words for 'heldout'; for 'train' an invented word 70 % of
+        the time, else a training word (held-out tasks draw exactly as before)."""
+        r = self.rng
+        if self.split == "heldout" or r.random() < 0.3:
+            return r.choice(self.words)
+        return invented_word(r)
+
     def name(self):
         r = self.rng
-        w = r.choice(self.words)
+        w = self.word()
         style = r.randrange(6)
         if style == 0:
             base = w
         elif style == 1:
-            base = f"{w}_{r.choice(self.words)}"
+            base = f"{w}_{self.word()}"
         elif style == 2:
             base = f"{w}{r.randint(1, 99)}"
         elif style == 3:
-            base = f"{w}-{r.choice(self.words)}"
+            base = f"{w}-{self.word()}"
         elif style == 4:
             base = w.upper() if r.random() < 0.3 else w.capitalize()
         else:
-            base = f"{r.choice(self.words)}_{r.randint(2000, 2030)}"
+            base = f"{self.word()}_{r.randint(2000, 2030)}"
         return f"{base}.{r.choice(EXTS)}"
 
     def names(self, n):
@@ -91,7 +115,7 @@ class Pools:
 
     def line(self):
         r = self.rng
-        words = [r.choice(LINE_WORDS if r.random() < 0.7 else self.words) for _ in range(r.randint(1, 5))]
+        words = [r.choice(LINE_WORDS) if r.random() < 0.7 else self.word() for _ in range(r.randint(1, 5))]
         if r.random() < 0.3:
             words.append(str(r.randint(0, 999)))
         return " ".join(words)
@@ -101,8 +125,25 @@ class Pools:
 
     def phrase(self, key, **kw):
         train, held = PHRASES[key]
-        pool = held if self.split == "heldout" else train
-        return self.rng.choice(pool).format(**kw)
+        if self.split == "heldout":
+            return self.rng.choice(held).format(**kw)
+        return self.vary(self.rng.choice(train).format(**kw))
+
+    def vary(self, text):
+        """Training requests with random openers, closers, case and punctuation, so the model
+        keys on the request's content words rather than on a template's exact wording."""
+        r = self.rng
+        if r.random() < 0.4:
+            return text
+        if r.random() < 0.3:
+            text = text.rstrip(".?!")
+        if r.random() < 0.3:
+            text = text[:1].lower() + text[1:]
+        if r.random() < 0.5:
+            text = f"{r.choice(OPENERS)} {text}"
+        if r.random() < 0.4:
+            text = f"{text} {r.choice(CLOSERS)}"
+        return text
 
     def pick(self, options):
         return self.rng.choice(options)
@@ -180,6 +221,12 @@ PHRASES = {
         "What tools do you have?", "Which tools can you use?", "List your tools.", "What can you do with tools?",
     ], ["Tell me about the tools at your disposal.", "Name the tools you are able to call."]),
 }
+
+# Generic wrappers for training requests only (none of them occurs in a held-out template).
+OPENERS = ["Please", "Hey,", "Hi,", "Okay,", "So,", "Hello,", "One thing:", "Task:", "Next:", "Now", "Could you do this?",
+           "I have a request.", "Hey there.", "Right,", "Alright:", "Question:", "Help me out:", "Ok."]
+CLOSERS = ["Thanks!", "thanks", "Please.", "Cheers.", "Thank you.", "ty", "if you can.", "right now.", "for me.",
+           "asap", "Appreciated.", ":)"]
 
 OPS = {"plus": "+", "minus": "-", "times": "*", "+": "+", "-": "-", "*": "*", "x": "*"}
 

@@ -286,46 +286,67 @@ class Attention(nn.Module):
         return self.wo_b(z)
 
     def forward(self, a, run):
-        """Full sequence from position 0. a: [B, T, d]."""
+        """Full sequence from position 0, a: [B, T, d]. In shared-prefix form (run.shared set) a
+        holds the rows [P + B*S, d] of one prefix followed by B suffixes (see Transformer)."""
+        if run.shared is None:
+            return self.sequence(a, 0, None, run)[0]
+        B, P, S = run.shared
+        out_p, parts = self.sequence(a[:P].unsqueeze(0), 0, None, run, row_weight=B)
+        out_s, _ = self.sequence(a[P:].view(B, S, -1), P, parts, run)
+        return torch.cat([out_p[0], out_s.flatten(0, 1)])
+
+    def sequence(self, a, start, past, run, row_weight=1):
+        """Queries at positions start.. (a: [B, S, d]) over every key from position 0: the tokens
+        before `start` come from `past`, the per-token projections of a shared prefix (batch 1,
+        broadcast to the B rows; autograd sums their gradients). Returns the output and this
+        call's projections. row_weight: how many sequences these rows stand for (indexer loss)."""
         cfg, m = self.cfg, self.ratio
-        B, T, _ = a.shape
-        pos = torch.arange(T)
+        B, S, _ = a.shape
+        T = start + S
+        first = max(0, start - cfg.sliding_window + 1)   # the oldest raw key any query here sees
+        pos, kpos = torch.arange(start, T), torch.arange(first, T)
         ang = self.angles(pos)
         cq, q = self.query(a, ang)
         kv = self.key_value(a, ang, run.numerics)
-        win = (pos[None, :] <= pos[:, None]) & (pos[None, :] > pos[:, None] - cfg.sliding_window)
-        keys, valid = kv, win.expand(B, T, T)
+        parts = {"kv": kv}
+        full = lambda name, x: x if past is None else torch.cat([past[name].expand(B, -1, -1), x], 1)
+        win = (kpos[None, :] <= pos[:, None]) & (kpos[None, :] > pos[:, None] - cfg.sliding_window)
+        keys = kv if past is None else torch.cat([past["kv"][:, first:].expand(B, -1, -1), kv], 1)
+        valid = win.expand(B, S, T - first)
         if run.trace is not None:
             run.trace[f"layers.{self.layer_id}.kv"] = kv.detach()
         if m:
             A, G = self.compressor.project(a, pos)
             if run.trace is not None:
                 run.trace[f"layers.{self.layer_id}.compressor_in"] = (A.detach(), G.detach())
+            parts["A"], parts["G"] = A, G
             N = T // m
-            cmp = self.compressor.finish(self.compressor.pool_sequence(A, G), torch.arange(N) * m,
-                                         self.angles, run.numerics)
-            visible = (torch.arange(N)[None, :] < ((pos + 1) // m)[:, None]).expand(B, T, N)
-            chosen = self.index(a, cq, ang, visible, run) if m == 4 else visible
-            keys, valid = torch.cat([kv, cmp], 1), torch.cat([valid, chosen], 2)
+            cmp = self.compressor.finish(self.compressor.pool_sequence(full("A", A), full("G", G)),
+                                         torch.arange(N) * m, self.angles, run.numerics)
+            visible = (torch.arange(N)[None, :] < ((pos + 1) // m)[:, None]).expand(B, S, N)
+            chosen = self.index(a, cq, ang, pos, visible, past, parts, run) if m == 4 else visible
+            keys, valid = torch.cat([keys, cmp], 1), torch.cat([valid, chosen], 2)
             if run.trace is not None:
                 run.trace[f"layers.{self.layer_id}.compressed"] = cmp.detach()
         o, p = attend_sequence(q, keys, valid, self.attn_sink, self.scale)
         if m == 4 and run.indexer_loss is not None:
-            run.attn_over_compressed[self.layer_id] = p[..., T:].sum(1).detach()
-            self.indexer_kl(run)
-        return self.output(o, ang)
+            self.indexer_kl(p[..., T - first:].sum(1).detach(), run, row_weight, final=row_weight == 1)
+        return self.output(o, ang), parts
 
-    def index(self, a, cq, ang, visible, run):
-        """Indexer keys/scores for the whole sequence and the selected entries [B, T, N]."""
+    def index(self, a, cq, ang, pos, visible, past, parts, run):
+        """Indexer keys/scores for queries at pos over every compressed entry and the selected
+        entries [B, S, N]."""
         idx = self.indexer
-        B, T, _ = a.shape
         if run.indexer_loss is not None:   # the indexer learns from its own loss only
             a, cq = a.detach(), cq.detach()
-        pos = torch.arange(T)
         A, G = idx.compressor.project(a, pos)
         if run.trace is not None:
             run.trace[f"layers.{self.layer_id}.index_compressor_in"] = (A.detach(), G.detach())
-        N = T // 4
+        parts["iA"], parts["iG"] = A, G
+        if past is not None:
+            A = torch.cat([past["iA"].expand(a.shape[0], -1, -1), A], 1)
+            G = torch.cat([past["iG"].expand(a.shape[0], -1, -1), G], 1)
+        N = A.shape[1] // 4
         keys = idx.compressor.finish(idx.compressor.pool_sequence(A, G), torch.arange(N) * 4,
                                      self.angles, run.numerics)
         q, w = idx.queries(cq, a, ang, run.numerics)
@@ -338,18 +359,23 @@ class Attention(nn.Module):
         run.index_state[self.layer_id] = (scores, chosen)
         return chosen
 
-    def indexer_kl(self, run):
-        """KL(attention mass over the candidate compressed entries || indexer distribution)."""
+    def indexer_kl(self, target, run, row_weight, final):
+        """KL(attention mass over the candidate compressed entries || indexer distribution),
+        averaged over the query rows that have candidates. A shared prefix's rows count once per
+        sequence (row_weight); the layer's mean is recorded by the call that finishes it."""
         scores, chosen = run.index_state.pop(self.layer_id)
-        target = run.attn_over_compressed.pop(self.layer_id)
         rows = chosen.any(-1)
-        if not rows.any():
-            return
-        target = target.masked_fill(~chosen, 0)
-        target = target / target.sum(-1, keepdim=True).clamp(min=1e-12)
-        logp = scores.masked_fill(~chosen, float("-inf")).log_softmax(-1)
-        kl = (target * (target.clamp(min=1e-12).log() - logp)).masked_fill(~chosen, 0).sum(-1)
-        run.indexer_loss.append(kl[rows].mean())
+        total, count = run.indexer_partial.pop(self.layer_id, (0.0, 0))
+        if rows.any():
+            target = target.masked_fill(~chosen, 0)
+            target = target / target.sum(-1, keepdim=True).clamp(min=1e-12)
+            logp = scores.masked_fill(~chosen, float("-inf")).log_softmax(-1)
+            kl = (target * (target.clamp(min=1e-12).log() - logp)).masked_fill(~chosen, 0).sum(-1)
+            total, count = total + row_weight * kl[rows].sum(), count + row_weight * int(rows.sum())
+        if not final:
+            run.indexer_partial[self.layer_id] = (total, count)
+        elif count:
+            run.indexer_loss.append(total / count)
 
 
 # --- MoE ---------------------------------------------------------------------------------------
@@ -471,7 +497,8 @@ class Run:
         self.dense_indexer = dense_indexer
         self.indexer_loss = [] if train_indexer else None
         self.expert_load = [] if expert_load else None
-        self.index_state, self.attn_over_compressed = {}, {}
+        self.index_state, self.indexer_partial = {}, {}
+        self.shared = None   # (B, P, S) while a shared-prefix forward runs
 
 
 class Transformer(nn.Module):
@@ -496,6 +523,36 @@ class Transformer(nn.Module):
         for layer in self.layers:
             X = layer(X, tokens, run)
         return X
+
+    def shared_streams(self, prefix, tokens, run, mtp_input=None):
+        """Training form with one prefix common to every row: prefix [P] at positions 0..P-1,
+        tokens [B, S] at P..P+S-1. The prefix is computed once and its keys broadcast to the B
+        rows (autograd sums the rows' gradients into it), so it costs 1/B of the unshared forward;
+        results equal streams(cat(prefix, tokens)). Returns the streams of the prefix [P, hc, d]
+        and of the rows [B, S, hc, d]. mtp_input: run the MTP block on these streams instead."""
+        B, S = tokens.shape
+        P = prefix.shape[0]
+        flat = torch.cat([prefix, tokens.flatten()])
+        run.shared = (B, P, S)
+        try:
+            if mtp_input is None:
+                X = self.embed(flat).unsqueeze(-2).expand(*flat.shape, self.cfg.hc_mult, -1)
+                for layer in self.layers:
+                    X = layer(X, flat, run)
+            else:
+                blk = self.mtp[0]
+                X = blk(blk.combine(mtp_input, self.embed(flat)), flat, run)
+        finally:
+            run.shared = None
+        return X[:P], X[P:].view(B, S, *X.shape[1:])
+
+    def shared_mtp_streams(self, prefix, tokens, Xp, Xs, run):
+        """mtp_streams in shared-prefix form (positions 0..T-2): the prefix positions pair X_p
+        with the next tokens prefix[1:] + the rows' first token, which must be common."""
+        if not bool((tokens[:, 0] == tokens[0, 0]).all()):
+            raise ValueError("shared_mtp_streams: the rows' first token differs; share one token less")
+        nxt = torch.cat([prefix[1:], tokens[:1, 0]])
+        return self.shared_streams(nxt, tokens[:, 1:], run, torch.cat([Xp, Xs[:, :-1].flatten(0, 1)]))
 
     def logits(self, X):
         z = hc_head(X, self.hc_head_fn, self.hc_head_base, self.hc_head_scale, self.cfg)

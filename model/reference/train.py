@@ -13,10 +13,18 @@ balanced with the bias-only (aux-loss-free) rule. A checkpoint is written every 
 import argparse
 import json
 import math
+import multiprocessing
 import os
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # deterministic summation order (see README)
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+import sys
+
+# BLAS threads are fixed when the library loads, so --threads is read before importing torch.
+# A fixed thread count keeps the summation order (and the run) reproducible.
+_threads = next((a.split("=", 1)[1] if "=" in a else sys.argv[i + 2] for i, a in enumerate(sys.argv[1:])
+                 if a.startswith("--threads")), "2")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", _threads)
+os.environ.setdefault("OMP_NUM_THREADS", _threads)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # no spin-waiting on a shared machine
 import random
 import time
 
@@ -24,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 import agentdata
+import encoding
 import safetensors_io
 import tokenizer as tok_mod
 from config import Config
@@ -59,12 +68,18 @@ def encode_conversation(tok, messages):
     return ids + seg, mask + [0] * len(seg)
 
 
-def build_data(run_dir, n_conv, vocab_size, seed):
+def generate(seed):
+    return agentdata.conversation(seed, "train")[1]
+
+
+def build_data(run_dir, n_conv, vocab_size, seed, jobs=2):
     path = os.path.join(run_dir, "data.pt")
     if os.path.exists(path):
         return torch.load(path), tok_mod.Tokenizer.load(os.path.join(run_dir, "tokenizer.json"))
     t0 = time.time()
-    convs = [agentdata.conversation(seed * 1_000_000 + i, "train")[1] for i in range(n_conv)]
+    # Each conversation depends on its seed only, so parallel generation gives the same data.
+    with multiprocessing.Pool(jobs) as pool:
+        convs = pool.map(generate, [seed * 1_000_000 + i for i in range(n_conv)], chunksize=50)
     texts = [agentdata.render(m) for m in convs]
     tok = tok_mod.train(texts[:3000], vocab_size)
     tok.save(os.path.join(run_dir, "tokenizer.json"))
@@ -75,14 +90,23 @@ def build_data(run_dir, n_conv, vocab_size, seed):
     return data, tok
 
 
-def batches(data, batch, seed):
+def batches(data, batch, seed, group_len):
+    """Batches of conversations that share their first group_len tokens' worth of prompt (the
+    system prompt and tool declarations: conversations are grouped by everything before the
+    first user turn), so the shared-prefix forward computes that prompt once per batch."""
     g = random.Random(seed)
+    groups = {}
+    for i, (ids, _) in enumerate(data):
+        groups.setdefault(tuple(ids[:group_len(ids)]), []).append(i)
     order = []
     while True:
         if not order:
-            order = list(range(len(data)))
-            g.shuffle(order)
-        pick, order = order[:batch], order[batch:]
+            for members in groups.values():
+                g.shuffle(members)
+            chunks = [m[k:k + batch] for m in groups.values() for k in range(0, len(m), batch)]
+            g.shuffle(chunks)
+            order = chunks
+        pick, order = order[0], order[1:]
         L = max(len(data[i][0]) for i in pick)
         ids = torch.full((len(pick), L), 2, dtype=torch.int64)   # pad id 2
         mask = torch.zeros(len(pick), L)
@@ -90,6 +114,37 @@ def batches(data, batch, seed):
             ids[r, :len(data[i][0])] = torch.tensor(data[i][0])
             mask[r, :len(data[i][1])] = torch.tensor(data[i][1], dtype=torch.float32)
         yield ids, mask
+
+
+def shared_prefix_len(ids, mask):
+    """Tokens every row shares and that need neither a target nor an MTP target: one less than
+    the common prefix (the MTP block also reads the next token), and none that is trained."""
+    same = (ids == ids[:1]).all(0)
+    P = int(same.long().cumprod(0).sum()) - 1
+    trained = mask.any(0).nonzero()
+    if len(trained):
+        P = min(P, int(trained[0]) - 2)
+    return max(0, min(P, ids.shape[1] - 2))
+
+
+def losses(model, ids, mask, run, share=True):
+    """Assistant-token LM loss and MTP (t+2) loss of a batch; with share the common prompt
+    prefix is computed once (Transformer.shared_streams), else every row in full. Logits only
+    where a target is trained (assistant tokens): the vocab projection is costly."""
+    P = shared_prefix_len(ids, mask) if share else 0
+    if P == 0:
+        X = model.streams(ids, run)
+        sel = mask[:, 1:].bool()
+        lm = F.cross_entropy(model.logits(X[:, :-1][sel]), ids[:, 1:][sel])
+        Y = model.mtp_streams(X, ids, run)
+    else:
+        Xp, X = model.shared_streams(ids[0, :P], ids[:, P:], run)
+        sel = mask[:, P + 1:].bool()
+        lm = F.cross_entropy(model.logits(X[:, :-1][sel]), ids[:, P + 1:][sel])
+        _, Y = model.shared_mtp_streams(ids[0, :P], ids[:, P:], Xp, X, run)
+    sel = mask[:, P + 2:].bool()
+    mtp = F.cross_entropy(model.head(model.mtp[0].head_input(Y[:, :-1][sel])), ids[:, P + 2:][sel])
+    return lm, mtp
 
 
 def balance_experts(loads, rate):
@@ -117,7 +172,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="runs/whale-tiny", help="working directory (data, log, checkpoints)")
     ap.add_argument("--out", default="", help="export the final model here (bf16 safetensors)")
-    ap.add_argument("--conversations", type=int, default=8000)
+    ap.add_argument("--conversations", type=int, default=16000)
     ap.add_argument("--vocab", type=int, default=4096)
     ap.add_argument("--steps", type=int, default=450)
     ap.add_argument("--batch", type=int, default=4)
@@ -127,7 +182,9 @@ def main():
     ap.add_argument("--mtp-weight", type=float, default=0.3)
     ap.add_argument("--ckpt-every", type=int, default=25)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared machine (OpenMP spin contention)")
+    ap.add_argument("--threads", type=int, default=2, help="torch/BLAS threads (the machine has 2 cores)")
+    ap.add_argument("--no-share", action="store_true",
+                    help="compute every conversation in full instead of sharing the common prompt prefix")
     ap.add_argument("--resume", action="store_true")
     args = ap.parse_args()
 
@@ -152,11 +209,12 @@ def main():
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params} parameters; {json.dumps(cfg.compress_ratios)}", flush=True)
 
-    stream = batches(data, args.batch, args.seed)
+    user = tok.added[encoding.USER]
+    stream = batches(data, args.batch, args.seed, lambda ids: ids.index(user) if user in ids else len(ids))
     for _ in range(start):
         next(stream)
     log = open(os.path.join(args.run, "log.jsonl"), "a")
-    t0, tokens = time.time(), 0
+    t0, c0, tokens = time.time(), time.process_time(), 0
     model.train()
     for step in range(start, args.steps):
         ids, mask = next(stream)
@@ -164,13 +222,7 @@ def main():
             group["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
         dense = step < args.dense_frac * args.steps
         run = Run(Numerics(), train_indexer=True, dense_indexer=dense, expert_load=True)
-        # Logits only where a target is trained (assistant tokens): the vocab projection is costly.
-        X = model.streams(ids, run)
-        sel = mask[:, 1:].bool()
-        lm = F.cross_entropy(model.logits(X[:, :-1][sel]), ids[:, 1:][sel])
-        Y = model.mtp_streams(X, ids, run)
-        sel = mask[:, 2:].bool()
-        mtp_loss = F.cross_entropy(model.head(model.mtp[0].head_input(Y[:, :-1][sel])), ids[:, 2:][sel])
+        lm, mtp_loss = losses(model, ids, mask, run, share=not args.no_share)
         kl = torch.stack(run.indexer_loss).mean() if run.indexer_loss else torch.zeros(())
         loss = lm + args.mtp_weight * mtp_loss + kl
         opt.zero_grad(set_to_none=True)
@@ -183,7 +235,7 @@ def main():
             rec = {"step": step, "loss": round(loss.item(), 4), "lm": round(lm.item(), 4),
                    "mtp": round(mtp_loss.item(), 4), "indexer_kl": round(kl.item(), 4), "dense": dense,
                    "lr": round(opt.param_groups[0]["lr"], 6), "tok_s": round(tokens / (time.time() - t0), 1),
-                   "elapsed_s": round(time.time() - t0, 1)}
+                   "elapsed_s": round(time.time() - t0, 1), "cpu_s": round(time.process_time() - c0, 1)}
             log.write(json.dumps(rec) + "\n")
             log.flush()
             print(json.dumps(rec), flush=True)

@@ -35,6 +35,21 @@ class AgentDataTest(unittest.TestCase):
         for key, (train, held) in agentdata.PHRASES.items():
             self.assertFalse(set(train) & set(held), key)
 
+    def test_training_names_are_open_ended_and_never_held_out(self):
+        import random
+        rng = random.Random(0)
+        words = [agentdata.invented_word(rng) for _ in range(3000)]
+        self.assertGreater(len(set(words)), 2500)                  # far more than a fixed word list
+        self.assertFalse(set(words) & set(agentdata.HELDOUT_WORDS))
+        self.assertEqual(set("".join(words)) - set("abcdefghijklmnopqrstuvwxyz"), set())
+        self.assertEqual(len(set("".join(words))), 26)
+        held = " ".join(t for _, h in agentdata.PHRASES.values() for t in h)
+        train = " ".join(t for t_, _ in agentdata.PHRASES.values() for t in t_)
+        for w in agentdata.OPENERS + agentdata.CLOSERS:   # no wrapper brings in held-out-only wording
+            self.assertTrue(w not in held or w.strip(".") in train, w)
+        users = [agentdata.Episode(seed, "train").user for seed in range(300)]
+        self.assertTrue(any(u.startswith(tuple(agentdata.OPENERS)) for u in users))
+
     def test_tools_execute_in_workdir_only(self):
         d = tempfile.mkdtemp(prefix="tools-")
         self.assertEqual(tools.execute(d, "write_file", {"path": "a.txt", "content": "x\ny\n"}), "Wrote 4 bytes to a.txt")

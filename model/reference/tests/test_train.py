@@ -1,0 +1,82 @@
+"""The shared-prefix training forward equals the unshared one: losses and every gradient."""
+from helpers import small_config  # first: sets the BLAS thread count before torch loads
+import unittest
+
+import torch
+
+import model as M
+import train
+
+
+def batch(P, lengths, vocab, seed):
+    """Rows sharing their first P tokens, padded with id 2; targets only after the prefix."""
+    g = torch.Generator().manual_seed(seed)
+    prefix = torch.randint(3, vocab, (P,), generator=g)
+    L = max(lengths)
+    ids = torch.full((len(lengths), L), 2, dtype=torch.int64)
+    mask = torch.zeros(len(lengths), L)
+    for r, n in enumerate(lengths):
+        ids[r, :P] = prefix
+        ids[r, P:n] = torch.randint(3, vocab, (n - P,), generator=g)
+        mask[r, P + 5:n] = 1.0
+    return ids, mask
+
+
+class SharedPrefixTest(unittest.TestCase):
+    def check(self, dense):
+        # SWA, CSA (17+ entries, top-4), HCA (ratio 16) and the MTP block; the prefix (70 tokens)
+        # ends inside a compression block, so blocks straddle the prefix/row boundary.
+        cfg = small_config([0, 4, 16, 0], window=16, topk=4)
+        model = M.init_weights(M.Transformer(cfg), 3)
+        ids, mask = batch(70, [131, 97, 118], cfg.vocab_size, 1)
+        self.assertEqual(train.shared_prefix_len(ids, mask), 69)
+        results = []
+        for share in (False, True):
+            model.zero_grad(set_to_none=True)
+            run = M.Run(M.Numerics(), train_indexer=True, dense_indexer=dense)
+            lm, mtp = train.losses(model, ids, mask, run, share=share)
+            kl = torch.stack(run.indexer_loss).mean()
+            self.assertEqual(len(run.indexer_loss), 1)
+            (lm + 0.3 * mtp + kl).backward()
+            grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+            results.append((lm.item(), mtp.item(), kl.item(), grads))
+        (lm0, mtp0, kl0, g0), (lm1, mtp1, kl1, g1) = results
+        print(f"\nshared-prefix vs full (dense={dense}): lm {abs(lm0 - lm1):.2e}, mtp {abs(mtp0 - mtp1):.2e}, "
+              f"indexer KL {abs(kl0 - kl1):.2e}, max grad diff "
+              f"{max((g0[n] - g1[n]).abs().max().item() for n in g0):.2e}")
+        self.assertAlmostEqual(lm0, lm1, delta=1e-5)
+        self.assertAlmostEqual(mtp0, mtp1, delta=1e-5)
+        self.assertAlmostEqual(kl0, kl1, delta=1e-5)
+        self.assertGreater(kl0, 0)
+        self.assertEqual(set(g0), set(g1))
+        for n in g0:
+            # FP32 summation order differs (the prefix's gradient is summed over the rows)
+            self.assertLess((g0[n] - g1[n]).abs().max().item(), 1e-6 + 1e-4 * g0[n].abs().max().item(), n)
+        self.assertTrue(any(g0[n].abs().max() > 0 for n in g0 if "indexer" in n))
+
+    def test_dense_indexer_warm_up(self):
+        self.check(dense=True)
+
+    def test_top_k_indexer(self):
+        self.check(dense=False)
+
+    def test_streams_equal_full_forward(self):
+        cfg = small_config([0, 4, 16, 0], window=16, topk=4)
+        model = M.init_weights(M.Transformer(cfg), 4)
+        ids, _ = batch(40, [90, 77], cfg.vocab_size, 2)
+        with torch.no_grad():
+            full = model.streams(ids, M.Run(M.Numerics()))
+            Xp, Xs = model.shared_streams(ids[0, :40], ids[:, 40:], M.Run(M.Numerics()))
+        self.assertLess((full[0, :40] - Xp).abs().max().item(), 1e-5)
+        self.assertLess((full[:, 40:] - Xs).abs().max().item(), 1e-5)
+
+    def test_prefix_stops_before_trained_tokens(self):
+        ids, mask = batch(30, [60, 50], 300, 3)
+        mask[:, 10] = 1.0                       # a trained token inside the common part
+        self.assertEqual(train.shared_prefix_len(ids, mask), 8)
+        ids[1, 0] = ids[0, 0] + 1               # nothing in common
+        self.assertEqual(train.shared_prefix_len(ids, mask), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
