@@ -1,5 +1,6 @@
 #include "model/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -35,7 +36,7 @@ void attend(const float* q, int64_t S, const KeyFn& key, const float* sink, int 
   const int parts = int(std::min<int64_t>(chunks, 4 * int64_t(thread_count())));
   // Reused per thread (hundreds of KB at V4 sizes: fresh pages per call would fault).
   thread_local std::vector<float> acc, mx, den;
-  acc.assign(size_t(parts) * H * hd, 0.0f), mx.assign(size_t(parts) * H, -INFINITY), den.assign(size_t(parts) * H, 0.0f);
+  acc.resize(size_t(parts) * H * hd), mx.resize(size_t(parts) * H), den.resize(size_t(parts) * H);  // set per part
   // The caller's buffers, by pointer: inside the pool's lambda the thread_local names would
   // be the worker's own.
   float* a0 = acc.data();
@@ -53,6 +54,7 @@ void attend(const float* q, int64_t S, const KeyFn& key, const float* sink, int 
       float* a = a0 + size_t(p * H * hd);
       float* m = m0 + size_t(p * H);
       float* l = l0 + size_t(p * H);
+      std::fill(a, a + H * hd, 0.0f), std::fill(m, m + H, -INFINITY), std::fill(l, l + H, 0.0f);
       for (int64_t ch = chunks * p / parts; ch < chunks * (p + 1) / parts; ++ch) {
         const int64_t u0 = ch * kChunk, n = std::min(kChunk, S - u0);
         const int64_t n2 = (n + 1) / 2 * 2;
