@@ -1,5 +1,6 @@
 #include "model/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -16,31 +17,55 @@ namespace whalebox::model {
 namespace {
 
 // One joint softmax with a sink logit per head over S keys (K = V), q [H, hd]. Keys are decoded
-// a chunk at a time (`key(u, out)` writes key u as FP32) into a per-thread buffer and used twice
+// a chunk at a time (`key(u, f32, bf16)` writes key u as FP32 or BF16, whichever is not null)
+// into a per-thread buffer and used twice
 // while it is in cache: q.K scores, then P.V after an online-softmax rescale. Each part (a
 // contiguous range of chunks fixed by S and the thread count, not by timing) keeps its own
 // running max, denominator and output; parts are merged in order, with the sink.
-void attend(const float* q, int64_t S, const std::function<void(int64_t, float*)>& key, const float* sink, int H,
-            int hd, float* o) {
+// With bk (fast mode), q.K and P.V run on BF16: keys widen exactly (KV entries are FP8 times
+// a power of two, or BF16), q and the probabilities are rounded; the denominator sums the
+// rounded probabilities, so they stay normalised.
+using KeyFn = std::function<void(int64_t, float*, uint16_t*)>;
+void attend(const float* q, int64_t S, const KeyFn& key, const float* sink, int H, int hd, const Bf16Kernels* bk,
+            float* o) {
   constexpr int64_t kChunk = 16;  // 16 decoded keys (32 KB at hd 512) stay in L1 for both passes
   const float scale = 1.0f / std::sqrt(float(hd));
   const int64_t chunks = (S + kChunk - 1) / kChunk;
   // A few parts per thread, claimed dynamically: a thread that is descheduled (busy machine)
   // holds up less. The split depends only on S and the thread count, so results stay fixed.
   const int parts = int(std::min<int64_t>(chunks, 4 * int64_t(thread_count())));
-  std::vector<float> acc(size_t(parts) * H * hd, 0.0f), mx(size_t(parts) * H, -INFINITY), den(size_t(parts) * H, 0.0f);
+  // Reused per thread (hundreds of KB at V4 sizes: fresh pages per call would fault).
+  thread_local std::vector<float> acc, mx, den;
+  acc.resize(size_t(parts) * H * hd), mx.resize(size_t(parts) * H), den.resize(size_t(parts) * H);  // set per part
+  // The caller's buffers, by pointer: inside the pool's lambda the thread_local names would
+  // be the worker's own.
+  float* a0 = acc.data();
+  float* m0 = mx.data();
+  float* l0 = den.data();
+  std::vector<uint16_t> qb(bk ? size_t(H * hd) : 0);
+  if (bk) bk->round_inputs(q, H * hd, qb.data());
   parallel_for(parts, 1, [&](int64_t p0, int64_t p1) {
     thread_local std::vector<float> kbuf, sc;  // per thread: no page faults per chunk
+    thread_local std::vector<uint16_t> kb, kp, pb;
     kbuf.resize(size_t(kChunk * hd));
     sc.resize(size_t(kChunk * H));
+    if (bk) kb.resize(size_t(kChunk * hd)), kp.resize(size_t(kChunk * hd)), pb.resize(size_t(kChunk * H));
     for (int64_t p = p0; p < p1; ++p) {
-      float* a = &acc[size_t(p * H * hd)];
-      float* m = &mx[size_t(p * H)];
-      float* l = &den[size_t(p * H)];
+      float* a = a0 + size_t(p * H * hd);
+      float* m = m0 + size_t(p * H);
+      float* l = l0 + size_t(p * H);
+      std::fill(a, a + H * hd, 0.0f), std::fill(m, m + H, -INFINITY), std::fill(l, l + H, 0.0f);
       for (int64_t ch = chunks * p / parts; ch < chunks * (p + 1) / parts; ++ch) {
         const int64_t u0 = ch * kChunk, n = std::min(kChunk, S - u0);
-        for (int64_t u = 0; u < n; ++u) key(u0 + u, &kbuf[size_t(u * hd)]);
-        attn_scores(q, kbuf.data(), n, H, hd, scale, sc.data());  // sc[h * n + u]
+        const int64_t n2 = (n + 1) / 2 * 2;
+        if (bk) {
+          for (int64_t u = 0; u < n; ++u) key(u0 + u, nullptr, &kb[size_t(u * hd)]);
+          bk->attn_key_pairs(kb.data(), n, hd, kp.data());
+          bk->attn_scores(qb.data(), kb.data(), n, H, hd, scale, sc.data());
+        } else {
+          for (int64_t u = 0; u < n; ++u) key(u0 + u, &kbuf[size_t(u * hd)], nullptr);
+          attn_scores(q, kbuf.data(), n, H, hd, scale, sc.data());  // sc[h * n + u]
+        }
         for (int h = 0; h < H; ++h) {
           float* sh = &sc[size_t(h * n)];
           float cm = m[h];
@@ -53,9 +78,16 @@ void attend(const float* q, int64_t S, const std::function<void(int64_t, float*)
             }
             m[h] = cm;
           }
-          for (int64_t u = 0; u < n; ++u) l[h] += (sh[u] = std::exp(sh[u] - cm));
+          if (bk) {
+            uint16_t* ph = &pb[size_t(h * n2)];
+            for (int64_t u = 0; u < n; ++u) l[h] += bf16_to_float(ph[u] = float_to_bf16(std::exp(sh[u] - cm)));
+            if (n2 > n) ph[n] = 0;
+          } else {
+            for (int64_t u = 0; u < n; ++u) l[h] += (sh[u] = std::exp(sh[u] - cm));
+          }
         }
-        attn_pv(sc.data(), kbuf.data(), n, H, hd, a);
+        if (bk) bk->attn_pv(pb.data(), kp.data(), n2, H, hd, a);
+        else attn_pv(sc.data(), kbuf.data(), n, H, hd, a);
       }
     }
   });
@@ -128,6 +160,11 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
 
   std::vector<float> o(size_t(T * H * hd)), K, entry(static_cast<size_t>(hd)), ikey(static_cast<size_t>(ci));
   IndexKeyFormat ifmt(c, call.layout);
+  // Fast mode attends on BF16 where the CPU has it (and hd fits its 32-wide vectors).
+  const bool bf16_keys = call.dense_kv || (call.layout == KvLayout::Production && fmt.nope % 64 == 0 && fmt.rope_dim % 32 == 0);
+  const Bf16Kernels* bk = call.inputs == Inputs::BF16 && bf16_keys && hd % 32 == 0 && active_isa() == Isa::Avx512
+                              ? bf16_kernels()
+                              : nullptr;
   for (int64_t i = 0; i < T; ++i) {
     const int64_t t = pos0 + i;
     float* kv_t = &kv[size_t(i * hd)];
@@ -137,10 +174,12 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
       for (int64_t e = 0; e < hd; ++e) call.dense_kv->push_back(float_to_bf16(kv_t[e]));
       const uint16_t* src = call.dense_kv->data();
       attend(&q[size_t(i * H * hd)], t + 1,
-             [&](int64_t u, float* out) {
-               for (int64_t e = 0; e < hd; ++e) out[e] = bf16_to_float(src[u * hd + e]);
+             [&](int64_t u, float* out, uint16_t* out_bf16) {
+               if (out_bf16) std::memcpy(out_bf16, src + u * hd, sizeof(uint16_t) * size_t(hd));
+               else
+                 for (int64_t e = 0; e < hd; ++e) out[e] = bf16_to_float(src[u * hd + e]);
              },
-             b.attn_sink.data(), int(H), int(hd), &o[size_t(i * H * hd)]);
+             b.attn_sink.data(), int(H), int(hd), bk, &o[size_t(i * H * hd)]);
       continue;
     }
     fmt.encode(kv_t, &lc.ring[size_t((t % win) * fmt.bytes)]);
@@ -173,11 +212,12 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
     const int64_t w0 = std::max<int64_t>(0, t - win + 1), nw = t - w0 + 1;
     S = nw + int64_t(chosen.size());
     attend(&q[size_t(i * H * hd)], S,
-           [&](int64_t u, float* out) {
-             if (u < nw) fmt.decode(&lc.ring[size_t(((w0 + u) % win) * fmt.bytes)], out);
-             else fmt.decode(lc.compressed.at(chosen[size_t(u - nw)]), out);
+           [&](int64_t u, float* out, uint16_t* out_bf16) {
+             const uint8_t* e = u < nw ? &lc.ring[size_t(((w0 + u) % win) * fmt.bytes)] : lc.compressed.at(chosen[size_t(u - nw)]);
+             if (out_bf16) fmt.decode_bf16(e, out_bf16);
+             else fmt.decode(e, out);
            },
-           b.attn_sink.data(), int(H), int(hd), &o[size_t(i * H * hd)]);
+           b.attn_sink.data(), int(H), int(hd), bk, &o[size_t(i * H * hd)]);
   }
 
   // Inverse RoPE at the query position, then the grouped low-rank output projection.

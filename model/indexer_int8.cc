@@ -110,6 +110,7 @@ void score32(const uint8_t* base, int64_t stride, int m, const QueryCodes& q, co
                                    : _mm512_setzero_si512();
       transpose16(col[g]);
     }
+    __m512i sb[G];  // each key's dword of 4 block scales, gathered once per 4 blocks
     for (int b = c0 / 4; b < (c0 + cw) / 4; ++b) {
       __m512i lo[G][4], hi[G][4];
       __m512 ks[G];
@@ -119,10 +120,11 @@ void score32(const uint8_t* base, int64_t stride, int m, const QueryCodes& q, co
           lo[g][w] = _mm512_shuffle_epi8(lut, _mm512_and_si512(x, nib));
           hi[g][w] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi32(x, 4), nib));
         }
-        const __m512i sb = _mm512_mask_i32gather_epi32(
-            _mm512_setzero_si512(), lanes[g], _mm512_add_epi32(off, _mm512_set1_epi32(dim / 2 + b / 4 * 4)),
-            base + 16 * g * stride, 1);
-        const __m512i e = _mm512_and_si512(_mm512_srli_epi32(sb, 8 * (b % 4)), _mm512_set1_epi32(0xff));
+        if (b % 4 == 0 || b == c0 / 4)
+          sb[g] = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), lanes[g],
+                                              _mm512_add_epi32(off, _mm512_set1_epi32(dim / 2 + b / 4 * 4)),
+                                              base + 16 * g * stride, 1);
+        const __m512i e = _mm512_and_si512(_mm512_srli_epi32(sb[g], 8 * (b % 4)), _mm512_set1_epi32(0xff));
         ks[g] = _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
       }
       for (int h = 0; h < q.heads; ++h) {

@@ -165,6 +165,24 @@ void gemm_bf16_reference(const Weight& w, const float* X, int64_t n, float* Y) {
     }
 }
 
+void attn_scores_bf16_reference(const uint16_t* qb, const uint16_t* kb, int64_t n, int H, int hd, float scale, float* sc) {
+  for (int h = 0; h < H; ++h)
+    for (int64_t u = 0; u < n; ++u) {
+      double acc = 0;
+      for (int d = 0; d < hd; ++d) acc += double(bf16_to_float(qb[h * hd + d])) * bf16_to_float(kb[u * hd + d]);
+      sc[h * n + u] = float(acc * scale);
+    }
+}
+
+void attn_pv_bf16_reference(const uint16_t* pb, const uint16_t* kb, int64_t n, int64_t n2, int H, int hd, float* acc) {
+  for (int h = 0; h < H; ++h)
+    for (int d = 0; d < hd; ++d) {
+      double a = acc[h * hd + d];
+      for (int64_t u = 0; u < n; ++u) a += double(bf16_to_float(pb[h * n2 + u])) * bf16_to_float(kb[u * hd + d]);
+      acc[h * hd + d] = float(a);
+    }
+}
+
 namespace {
 
 // Fast mode: inputs rounded once, rows split over the pool in blocks of 4.

@@ -62,7 +62,22 @@ struct Bf16Kernels {
   // Rows [r0, r1) for n tokens of inputs already rounded to BF16 ([n, w.cols]).
   void (*rows)(const Weight& w, const uint16_t* Xb, int64_t n, float* Y, int64_t r0, int64_t r1);
   void (*round_inputs)(const float* X, int64_t count, uint16_t* out);
+  // A production KV entry (nope e4m3 dims under one E8M0 scale per 64, then BF16 rope dims, then
+  // the scales) widened to BF16, exactly where the scale keeps values normal ([10, 240]),
+  // otherwise rounded from the FP32 decode. nope a multiple of 64, rope of 32.
+  void (*kv_entry)(const uint8_t* in, int nope, int rope, uint16_t* out);
+  // Fast-mode attention on a chunk of n BF16 keys kb [n, hd]: the key pairs interleaved
+  // kp [n2 / 2, hd, 2] for P.V (n2 = n rounded up to even, a missing odd key zero).
+  // hd a multiple of 32.
+  void (*attn_key_pairs)(const uint16_t* kb, int64_t n, int hd, uint16_t* kp);
+  // sc[h * n + u] = scale * sum_d qb[h, d] * kb[u, d] (VDPBF16PS, FP32 accumulation).
+  void (*attn_scores)(const uint16_t* qb, const uint16_t* kb, int64_t n, int H, int hd, float scale, float* sc);
+  // acc[h, :] += sum_u pb[h * n2 + u] * k_u over the n2 (even) keys of kp.
+  void (*attn_pv)(const uint16_t* pb, const uint16_t* kp, int64_t n2, int H, int hd, float* acc);
 };
+// What the BF16 attention kernels compute, in double (tests).
+void attn_scores_bf16_reference(const uint16_t* qb, const uint16_t* kb, int64_t n, int H, int hd, float scale, float* sc);
+void attn_pv_bf16_reference(const uint16_t* pb, const uint16_t* kb, int64_t n, int64_t n2, int H, int hd, float* acc);
 const Bf16Kernels* bf16_kernels();
 const KernelTable* avx2_kernels();    // nullptr when not compiled in
 const KernelTable* avx512_kernels();  // nullptr when not compiled in

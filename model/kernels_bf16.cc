@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "model/kernels.h"
+#include "model/quant.h"
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx512vbmi")
@@ -199,6 +200,108 @@ void round_inputs(const float* X, int64_t count, uint16_t* out) {
   }
 }
 
+// A production KV entry to BF16: nope dims widened like FP8 weights (exact for scales in
+// [10, 240]), rope dims copied.
+void kv_entry(const uint8_t* in, int nope, int rope, uint16_t* out) {
+  const uint8_t* scales = in + nope + 2 * rope;
+  for (int b = 0; b < nope / 64; ++b) {
+    const int e = scales[b];
+    if (e >= 10 && e <= 240) {
+      const Scaled s = scaled<WeightFormat::FP8>(e);
+      _mm512_storeu_si512(out + 64 * b, widen<WeightFormat::FP8>(in, 64 * b, s));
+      _mm512_storeu_si512(out + 64 * b + 32, widen<WeightFormat::FP8>(in, 64 * b + 32, s));
+    } else {
+      for (int i = 64 * b; i < 64 * b + 64; ++i) out[i] = float_to_bf16(fp8_to_float(in[i]) * e8m0_to_float(uint8_t(e)));
+    }
+  }
+  for (int d = 0; d < rope; d += 32) _mm512_storeu_si512(out + nope + d, _mm512_loadu_si512(in + nope + 2 * d));
+}
+
+// Key pairs (k_2j[d], k_2j+1[d]) adjacent so one VDPBF16PS sums two keys' contributions to 16
+// output dims.
+void attn_key_pairs(const uint16_t* kb, int64_t n, int hd, uint16_t* kp) {
+  // Words 0..31 of key a and 32..63 of key b: (a_d, b_d) for d = 0..15, then d = 16..31.
+  const __m512i lo = _mm512_setr_epi32(0x200000, 0x210001, 0x220002, 0x230003, 0x240004, 0x250005, 0x260006, 0x270007,
+                                       0x280008, 0x290009, 0x2a000a, 0x2b000b, 0x2c000c, 0x2d000d, 0x2e000e, 0x2f000f);
+  const __m512i hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
+  for (int64_t u = 0; u < n; u += 2) {
+    const uint16_t* a = kb + u * hd;
+    uint16_t* out = kp + u * hd;
+    for (int d = 0; d < hd; d += 32) {
+      const __m512i x = _mm512_loadu_si512(a + d);
+      const __m512i y = u + 1 < n ? _mm512_loadu_si512(a + hd + d) : _mm512_setzero_si512();
+      _mm512_storeu_si512(out + 2 * d, _mm512_permutex2var_epi16(x, lo, y));
+      _mm512_storeu_si512(out + 2 * d + 32, _mm512_permutex2var_epi16(x, hi, y));
+    }
+  }
+}
+
+// NH heads x NK keys of scores, one accumulator each, dims in order.
+template <int NH, int NK>
+inline void scores_block(const uint16_t* qb, const uint16_t* kb, int64_t n, int hd, float scale, float* sc, int h,
+                         int64_t u) {
+  __m512 acc[NH][NK];
+  for (auto& a : acc)
+    for (auto& v : a) v = _mm512_setzero_ps();
+  for (int d = 0; d < hd; d += 32) {
+    __m512bh kv[NK];
+    for (int j = 0; j < NK; ++j) kv[j] = (__m512bh)_mm512_loadu_si512(kb + (u + j) * hd + d);
+    for (int i = 0; i < NH; ++i) {
+      const __m512bh qv = (__m512bh)_mm512_loadu_si512(qb + (h + i) * hd + d);
+      for (int j = 0; j < NK; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], qv, kv[j]);
+    }
+  }
+  for (int i = 0; i < NH; ++i)
+    for (int j = 0; j < NK; ++j) sc[(h + i) * n + u + j] = _mm512_reduce_add_ps(acc[i][j]) * scale;
+}
+
+template <int NK>
+inline void scores_keys(const uint16_t* qb, const uint16_t* kb, int64_t n, int H, int hd, float scale, float* sc,
+                        int64_t u) {
+  int h = 0;
+  for (; h + 4 <= H; h += 4) scores_block<4, NK>(qb, kb, n, hd, scale, sc, h, u);
+  for (; h < H; ++h) scores_block<1, NK>(qb, kb, n, hd, scale, sc, h, u);
+}
+
+void attn_scores(const uint16_t* qb, const uint16_t* kb, int64_t n, int H, int hd, float scale, float* sc) {
+  int64_t u = 0;
+  for (; u + 4 <= n; u += 4) scores_keys<4>(qb, kb, n, H, hd, scale, sc, u);
+  for (; u < n; ++u) scores_keys<1>(qb, kb, n, H, hd, scale, sc, u);
+}
+
+// NH heads x ND vectors of 16 dims held in registers across all key pairs.
+template <int NH, int ND>
+inline void pv_block(const uint16_t* pb, const uint16_t* kp, int64_t n2, int hd, float* acc, int h, int d) {
+  __m512 a[NH][ND];
+  for (int i = 0; i < NH; ++i)
+    for (int v = 0; v < ND; ++v) a[i][v] = _mm512_loadu_ps(acc + (h + i) * hd + d + 16 * v);
+  for (int64_t u = 0; u < n2; u += 2) {
+    __m512bh kv[ND];
+    for (int v = 0; v < ND; ++v) kv[v] = (__m512bh)_mm512_loadu_si512(kp + u * hd + 2 * (d + 16 * v));
+    for (int i = 0; i < NH; ++i) {
+      uint32_t pair;
+      __builtin_memcpy(&pair, pb + (h + i) * n2 + u, 4);
+      const __m512bh p = (__m512bh)_mm512_set1_epi32(int(pair));
+      for (int v = 0; v < ND; ++v) a[i][v] = _mm512_dpbf16_ps(a[i][v], p, kv[v]);
+    }
+  }
+  for (int i = 0; i < NH; ++i)
+    for (int v = 0; v < ND; ++v) _mm512_storeu_ps(acc + (h + i) * hd + d + 16 * v, a[i][v]);
+}
+
+template <int NH>
+inline void pv_heads(const uint16_t* pb, const uint16_t* kp, int64_t n2, int hd, float* acc, int h) {
+  int d = 0;
+  for (; d + 64 <= hd; d += 64) pv_block<NH, 4>(pb, kp, n2, hd, acc, h, d);
+  for (; d < hd; d += 16) pv_block<NH, 1>(pb, kp, n2, hd, acc, h, d);
+}
+
+void attn_pv(const uint16_t* pb, const uint16_t* kp, int64_t n2, int H, int hd, float* acc) {
+  int h = 0;
+  for (; h + 4 <= H; h += 4) pv_heads<4>(pb, kp, n2, hd, acc, h);
+  for (; h < H; ++h) pv_heads<1>(pb, kp, n2, hd, acc, h);
+}
+
 }  // namespace
 }  // namespace whalebox::model
 #pragma GCC pop_options
@@ -206,7 +309,7 @@ void round_inputs(const float* X, int64_t count, uint16_t* out) {
 namespace whalebox::model {
 
 const Bf16Kernels* bf16_kernels() {
-  static const Bf16Kernels k{bf16_rows, round_inputs};
+  static const Bf16Kernels k{bf16_rows, round_inputs, kv_entry, attn_key_pairs, attn_scores, attn_pv};
   __builtin_cpu_init();
   static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                          __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vbmi");

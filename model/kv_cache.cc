@@ -61,6 +61,8 @@ void KvEntryFormat::decode(const uint8_t* in, float* x) const {
   }
 }
 
+void KvEntryFormat::decode_bf16(const uint8_t* in, uint16_t* x) const { bf16_kernels()->kv_entry(in, nope, rope_dim, x); }
+
 IndexKeyFormat::IndexKeyFormat(const Config& c, KvLayout l) : dim(c.index_head_dim), plain(l == KvLayout::Plain) {
   bytes = plain ? int64_t(dim) * 4 : dim / 2 + dim / 32;
 }

@@ -29,6 +29,8 @@ struct KvEntryFormat {
   KvEntryFormat(const Config& c, KvLayout layout);
   void encode(const float* x, uint8_t* out) const;
   void decode(const uint8_t* in, float* x) const;
+  // Production layout only, where bf16_kernels() exists: the entry in BF16 (fast-mode attention).
+  void decode_bf16(const uint8_t* in, uint16_t* x) const;
 };
 
 // Indexer keys: FP4 e2m1 per value, E8M0 scale per 32 (the values are FP4-simulated); FP32 in

@@ -1,9 +1,11 @@
 // The SIMD kernels agree with the scalar reference on every weight format.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 
 #include "model/kernels.h"
+#include "model/kv_cache.h"
 #include "model/quant.h"
 #include "model/thread_pool.h"
 #include "test_util.h"
@@ -251,6 +253,82 @@ TEST(KernelsMisc, AttentionChunkKernelsMatchScalar) {
       for (size_t i = 0; i < acc.size(); ++i) ASSERT_NEAR(acc[i], ref_a[i], 1e-4 * (1 + std::fabs(ref_a[i]))) << isa_name(isa) << " acc " << i;
     }
     set_isa(best_isa());
+  }
+}
+
+// Fast-mode attention on BF16: key pairs interleaved exactly (an odd last key padded with zero), q.K and P.V against the double-precision sums of the same BF16
+// values, over head/key/dim shapes that exercise every block remainder.
+TEST(KernelsMisc, Bf16AttentionChunkKernelsMatchScalar) {
+  const Bf16Kernels* bk = bf16_kernels();
+  if (!bk || best_isa() != Isa::Avx512) GTEST_SKIP() << "CPU lacks AVX-512 BF16/VBMI: fast-mode attention uses FP32";
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0, 1);
+  for (auto [H, hd, n] : {std::tuple{16, 512, 16}, {5, 96, 7}, {3, 32, 1}, {4, 64, 2}, {7, 160, 13}, {1, 32, 5}}) {
+    const int64_t n2 = (n + 1) / 2 * 2;
+    std::vector<float> q(size_t(H * hd)), k(size_t(n * hd));
+    std::vector<uint16_t> qb(q.size()), kb(k.size()), kp(size_t(n2 * hd), 0xffff), pb(size_t(H * n2), 0);
+    for (auto& v : q) v = nd(rng);
+    for (auto& v : k) v = round_bf16(nd(rng));  // as KV entries: exactly representable
+    for (size_t i = 0; i < q.size(); ++i) qb[i] = float_to_bf16(q[i]);
+    for (int h = 0; h < H; ++h)
+      for (int u = 0; u < n; ++u) pb[size_t(h * n2 + u)] = float_to_bf16(std::fabs(nd(rng)));
+    for (size_t i = 0; i < k.size(); ++i) kb[i] = float_to_bf16(k[i]);
+    bk->attn_key_pairs(kb.data(), n, hd, kp.data());
+    for (int u = 0; u < n2; ++u)
+      for (int d = 0; d < hd; ++d) {
+        const uint16_t want = u < n ? kb[size_t(u * hd + d)] : 0;
+        ASSERT_EQ(kp[size_t((u / 2) * 2 * hd + 2 * d + u % 2)], want) << "paired key " << u << " dim " << d;
+      }
+    std::vector<float> sc(size_t(H * n)), ref_s(sc.size()), acc(size_t(H * hd), 0.5f), ref_a(acc.size(), 0.5f);
+    bk->attn_scores(qb.data(), kb.data(), n, H, hd, 0.125f, sc.data());
+    attn_scores_bf16_reference(qb.data(), kb.data(), n, H, hd, 0.125f, ref_s.data());
+    bk->attn_pv(pb.data(), kp.data(), n2, H, hd, acc.data());
+    attn_pv_bf16_reference(pb.data(), kb.data(), n, n2, H, hd, ref_a.data());
+    // FP32 accumulation of hd (or n) products of magnitude ~1: error well under 1e-5 * sqrt(terms).
+    for (size_t i = 0; i < sc.size(); ++i) ASSERT_NEAR(sc[i], ref_s[i], 2e-6 * hd) << H << "x" << hd << "x" << n << " score " << i;
+    for (size_t i = 0; i < acc.size(); ++i) ASSERT_NEAR(acc[i], ref_a[i], 2e-6 * (n + 1)) << H << "x" << hd << "x" << n << " acc " << i;
+    // q really is rounded: the FP32 kernel on the FP32 q differs somewhere.
+    std::vector<float> f32(sc.size());
+    attn_scores(q.data(), k.data(), n, H, hd, 0.125f, f32.data());
+    bool differs = false;
+    for (size_t i = 0; i < sc.size(); ++i) differs |= f32[i] != sc[i];
+    EXPECT_TRUE(differs);
+  }
+}
+
+// KV entries widened straight to BF16 equal the FP32 decode rounded to BF16 (exactly that value
+// for scales in [10, 240]): every e4m3 code, both signs, normal and edge scales, BF16 rope dims.
+TEST(KernelsMisc, Bf16KvEntryWideningMatchesFp32Decode) {
+  const Bf16Kernels* bk = bf16_kernels();
+  if (!bk || best_isa() != Isa::Avx512) GTEST_SKIP() << "CPU lacks AVX-512 BF16/VBMI: fast-mode attention uses FP32";
+  Config c;
+  c.head_dim = 512 + 64, c.qk_rope_head_dim = 64;  // 8 scale blocks of 64 nope dims
+  KvEntryFormat fmt(c, KvLayout::Production);
+  ASSERT_EQ(fmt.nope, 512);
+  const std::vector<uint8_t> scales = {10, 127, 240, 0, 9, 241, 255, 100};
+  for (int rot = 0; rot < 2; ++rot) {
+    std::vector<uint8_t> e(size_t(fmt.bytes));
+    for (int i = 0; i < 512; ++i) e[size_t(i)] = uint8_t(i + 37 * rot);  // all 256 codes twice
+    std::mt19937 rng(5 + rot);
+    std::normal_distribution<float> nd(0, 3);
+    for (int i = 0; i < 64; ++i) {
+      const uint16_t b = float_to_bf16(nd(rng));
+      std::memcpy(&e[size_t(512 + 2 * i)], &b, 2);
+    }
+    for (int b = 0; b < 8; ++b) e[size_t(512 + 128 + b)] = scales[size_t((b + rot) % 8)];
+    std::vector<float> f(size_t(c.head_dim));
+    std::vector<uint16_t> w(size_t(c.head_dim));
+    fmt.decode(e.data(), f.data());
+    fmt.decode_bf16(e.data(), w.data());
+    for (int i = 0; i < c.head_dim; ++i) {
+      const int s = i < 512 ? e[size_t(512 + 128 + i / 64)] : 127;
+      if (std::isnan(f[size_t(i)])) {
+        ASSERT_TRUE(std::isnan(bf16_to_float(w[size_t(i)]))) << "dim " << i;
+        continue;
+      }
+      ASSERT_EQ(w[size_t(i)], float_to_bf16(f[size_t(i)])) << "dim " << i << " code " << int(e[size_t(i)]) << " scale " << s;
+      if (s >= 10 && s <= 240) ASSERT_EQ(bf16_to_float(w[size_t(i)]), f[size_t(i)]) << "dim " << i << " not exact";
+    }
   }
 }
 
