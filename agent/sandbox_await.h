@@ -6,6 +6,7 @@
 #include <memory>
 #include <tuple>
 
+#include "agent/cancel.h"
 #include "sandbox/sandbox.h"
 
 namespace whalebox::agent {
@@ -31,6 +32,16 @@ inline boost::asio::awaitable<sandbox::ExecResult> exec(sandbox::Sandbox& box, s
   auto [r] = co_await await_callback<sandbox::ExecResult>(
       [&](auto done) { box.exec(std::move(req), {}, std::move(done)); });
   co_return std::move(r);
+}
+
+// The same, ended by `cancel` (Ctrl-C): SIGKILL to this command's process group alone, so the
+// background jobs that earlier commands started keep running.
+inline boost::asio::awaitable<sandbox::ExecResult> exec(sandbox::Sandbox& box, sandbox::ExecRequest req,
+                                                        Cancel& cancel) {
+  auto handle = std::make_shared<sandbox::CancelHandle>();
+  req.cancel = handle;
+  Cancel::Scope stop(cancel, [handle] { handle->cancel(); });
+  co_return co_await exec(box, std::move(req));
 }
 
 inline boost::asio::awaitable<sandbox::Status> put_file(sandbox::Sandbox& box, std::string path,

@@ -45,8 +45,7 @@ awaitable<sandbox::ExecResult> run_script(ToolContext& ctx, std::string script, 
   req.env = std::move(env);
   req.timeout = timeout;
   req.max_stdout = req.max_stderr = std::max<uint64_t>(4 * ctx.limits.output_cap_bytes, 65536);
-  Cancel::Scope stop(ctx.cancel, [&ctx] { ctx.box.kill([](sandbox::Status) {}); });
-  co_return co_await exec(ctx.box, std::move(req));
+  co_return co_await exec(ctx.box, std::move(req), ctx.cancel);
 }
 
 awaitable<ToolResult> run_bash(const Json& args, ToolContext& ctx) {

@@ -24,8 +24,7 @@ awaitable<ToolResult> run_search(const Json& args, ToolContext& ctx) {
   req.env = {"P=" + pattern, "D=" + path, "G=" + glob, "LC_ALL=C.UTF-8"};
   req.timeout = std::chrono::milliseconds(static_cast<long>(ctx.limits.tool_timeout_seconds * 1000));
   req.max_stdout = std::max<uint64_t>(4 * ctx.limits.output_cap_bytes, 65536);
-  Cancel::Scope stop(ctx.cancel, [&ctx] { ctx.box.kill([](sandbox::Status) {}); });
-  auto r = co_await exec(ctx.box, std::move(req));
+  auto r = co_await exec(ctx.box, std::move(req), ctx.cancel);
   if (!r.status.ok()) co_return ToolResult{r.status.error, true};
   if (r.timed_out) co_return ToolResult{"the search timed out", true};
   if (r.exit_code == 1) co_return ToolResult{"no matches"};

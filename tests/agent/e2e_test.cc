@@ -264,6 +264,26 @@ TEST(AgentE2E, CtrlCStopsARunningToolCallPromptly) {
   EXPECT_FALSE(results[0]["ok"]);
 }
 
+TEST(AgentE2E, CtrlCEndsTheToolCallButNotEarlierBackgroundJobs) {
+  Harness h;
+  START_OR_SKIP(h);
+  auto starter = make_replay_backend(
+      {njson{{"tool_calls", {{{"name", "bash"}, {"arguments", R"({"command": "sleep 60", "background": true})"}}}}},
+       njson{{"text", "started"}}});
+  ASSERT_EQ(h.run(*starter, "start a server").status, "done");
+  auto sleeper = make_replay_backend({njson{{"tool_calls", {{{"name", "bash"}, {"arguments", R"({"command": "sleep 30"})"}}}}}}, true);
+  auto result = h.run_and_cancel(*sleeper, "sleep", std::chrono::milliseconds(300));
+  EXPECT_EQ(result.status, "cancelled");
+  // The job of the first task is still there: Ctrl-C ended the cancelled command's group alone.
+  auto status = make_replay_backend(
+      {njson{{"tool_calls", {{{"name", "bash_status"}, {"arguments", R"({"job": 1})"}}}}}, njson{{"text", "ok"}}});
+  h.events.clear();
+  ASSERT_EQ(h.run(*status, "is it running?").status, "done");
+  auto results = h.of_type("tool_result");
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_NE(results[0].dump().find("is running"), std::string::npos) << results[0].dump();
+}
+
 TEST(AgentE2E, MaxTurnsEndsALoopingModel) {
   Harness h;
   START_OR_SKIP(h);
