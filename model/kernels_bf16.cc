@@ -98,6 +98,21 @@ void widen_row(const Weight& w, int64_t r, uint16_t* out) {
   }
 }
 
+// One k step of a 4-row x NT-token tile: acc[i][j] += w[i] . x_j over 32 BF16 pairs.
+template <int NT>
+inline void accumulate(__m512 (&acc)[4][NT], const __m512bh (&w)[4], const uint16_t* Xb, int64_t K, int64_t k) {
+  for (int j = 0; j < NT; ++j) {
+    const __m512bh x = (__m512bh)_mm512_loadu_si512(Xb + j * K + k);
+    for (int i = 0; i < 4; ++i) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], w[i], x);
+  }
+}
+
+template <int NT>
+inline void store(const __m512 (&acc)[4][NT], float* Y, int64_t ystride, int nr) {
+  for (int j = 0; j < NT; ++j)
+    for (int i = 0; i < nr; ++i) Y[j * ystride + i] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
 // Few tokens (decode): 4 rows widened in registers straight into NT x 4 accumulators, in the
 // same order as tile() below, so the result is the same as with a widened panel.
 template <WeightFormat F, int NT>
@@ -119,14 +134,10 @@ void direct(const Weight& w, int64_t r, int nr, const uint16_t* Xb, float* Y, in
     for (int64_t k = k0; k < std::min(K, k0 + sb); k += 32) {
       __m512bh wv[4];
       for (int i = 0; i < 4; ++i) wv[i] = (__m512bh)widen<F>(row[i], k, s[i]);
-      for (int j = 0; j < NT; ++j) {
-        const __m512bh x = (__m512bh)_mm512_loadu_si512(Xb + j * K + k);
-        for (int i = 0; i < 4; ++i) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], wv[i], x);
-      }
+      accumulate<NT>(acc, wv, Xb, K, k);
     }
   }
-  for (int j = 0; j < NT; ++j)
-    for (int i = 0; i < nr; ++i) Y[j * ystride + i] = _mm512_reduce_add_ps(acc[i][j]);
+  store<NT>(acc, Y, ystride, nr);
 }
 
 // NT tokens x 4 widened rows: 4 * NT accumulators.
@@ -138,13 +149,9 @@ inline void tile(const uint16_t* Wb, int64_t K, const uint16_t* Xb, float* Y, in
   for (int64_t k = 0; k < K; k += 32) {
     __m512bh w[4];
     for (int i = 0; i < 4; ++i) w[i] = (__m512bh)_mm512_loadu_si512(Wb + i * K + k);
-    for (int j = 0; j < NT; ++j) {
-      const __m512bh x = (__m512bh)_mm512_loadu_si512(Xb + j * K + k);
-      for (int i = 0; i < 4; ++i) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], w[i], x);
-    }
+    accumulate<NT>(acc, w, Xb, K, k);
   }
-  for (int j = 0; j < NT; ++j)
-    for (int i = 0; i < nr; ++i) Y[j * ystride + i] = _mm512_reduce_add_ps(acc[i][j]);
+  store<NT>(acc, Y, ystride, nr);
 }
 
 template <WeightFormat F>
