@@ -33,3 +33,15 @@ function(whalebox_test name)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
     PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT})
 endfunction()
+
+# whalebox_unsanitized(<target>)
+# Builds a program without WHALEBOX_SANITIZE's instrumentation: the static sandbox init (a static
+# binary cannot link the sanitizer runtimes) and the hostile workloads that run inside sandboxes
+# (LeakSanitizer needs ptrace, which the sandbox's seccomp policy denies). The runtime that talks
+# to them stays instrumented.
+function(whalebox_unsanitized target)
+  if(WHALEBOX_SANITIZE)
+    target_compile_options(${target} PRIVATE -fno-sanitize=all)
+    target_link_options(${target} PRIVATE -fno-sanitize=all)
+  endif()
+endfunction()

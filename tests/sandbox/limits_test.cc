@@ -1,5 +1,7 @@
 // Resource abuse: timeouts (honoured within 0.5 s), output floods (bounded runtime memory), fork
 // bombs, memory bombs and disk fill, each contained while the sandbox and the runtime keep working.
+#include <cstdio>
+
 #include "tests/sandbox/fixture.h"
 
 namespace whalebox::sandbox::testing {
@@ -38,7 +40,14 @@ TEST_F(SandboxTest, OutputFloodIsCappedWhileCapturing) {
   EXPECT_TRUE(r.truncated());
   EXPECT_GT(r.stdout_dropped, 10 * MiB) << "the flood was drained and counted, not buffered";
   uint64_t after = rss_kib();
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer's quarantine keeps freed buffers resident, so RSS cannot show buffering here;
+  // the uninstrumented build asserts it.
+  std::printf("runtime RSS %llu -> %llu KiB (not checked under AddressSanitizer)\n",
+              static_cast<unsigned long long>(before), static_cast<unsigned long long>(after));
+#else
   EXPECT_LT(after, before + 16 * 1024) << "runtime RSS grew from " << before << " to " << after << " KiB";
+#endif
   expect_still_works(*box);
 }
 
