@@ -259,11 +259,13 @@ class EmbeddedBackend : public Backend {
   std::thread worker_;
 };
 
-float number_or(const json& extra, const char* key, float fallback) {
+// Read as T itself, so that a seed keeps every digit (a float would round it past 2^24).
+template <class T>
+T number_or(const json& extra, const char* key, T fallback) {
   auto it = extra.find(key);
   if (it == extra.end()) return fallback;
   if (!it->is_number()) throw BackendError(std::string("backend.request_extra.") + key + " must be a number");
-  return it->get<float>();
+  return it->get<T>();
 }
 
 }  // namespace
@@ -285,8 +287,8 @@ std::unique_ptr<Backend> make_embedded_backend(const BackendConfig& cfg) {
   opts.sampling.temperature = number_or(extra, "temperature", 0.0f);
   opts.sampling.greedy = opts.sampling.temperature <= 0;
   opts.sampling.top_p = number_or(extra, "top_p", 1.0f);
-  opts.sampling.top_k = int(number_or(extra, "top_k", 0));
-  opts.sampling.seed = uint64_t(number_or(extra, "seed", 0));
+  opts.sampling.top_k = number_or(extra, "top_k", 0);
+  opts.sampling.seed = number_or<uint64_t>(extra, "seed", 0);
   std::shared_ptr<const model::Model> m;
   try {
     m = model::Model::load(cfg.model);
