@@ -214,6 +214,13 @@ PHRASES = {
         "Which has more lines, {f} or {g}?", "Compare the line counts of {f} and {g}.",
         "Is {f} longer than {g} in lines?", "Count lines in {f} and {g} and tell me which is longer.",
     ], ["Between {f} and {g}, which one has the greater number of lines?"]),
+    "echo": ([
+        "Repeat exactly: {x}", "Say back {x}", "Type {x} for me.", "Copy this: {x}",
+        "Write back exactly what follows: {x}", "Please repeat {x}.",
+    ], []),
+    "echo_shell": ([
+        "Run echo {x}", "Use the shell to echo {x}.", "Execute: echo {x}", "Print {x} with the shell.",
+    ], []),
     "hello": ([
         "Hi!", "Hello", "hey there", "Good morning!", "Hi, who are you?", "Hello, can you help me?",
     ], ["Greetings!", "Howdy, anyone there?"]),
@@ -391,6 +398,22 @@ def fam_compare(P, files):
         yield Answer(f"{a} vs {b}.", f"{big} is longer: {f} has {a} lines and {g} has {b}.", [big, a, b])
 
 
+def fam_echo(P, files):
+    """Copy drill (training only): repeat a name, a line or a number verbatim, either directly or
+    through `echo`. Names and numbers in every other family must be copied from the request or a
+    tool result; a small model learns that (induction-style attention) from dense copying first."""
+    r = P.rng
+    x = P.pick([P.name, P.line, lambda: str(r.randint(0, 99999)), lambda: f"{P.name()} {P.name()}"])()
+    x = x.replace("'", "")
+    if r.random() < 0.5:
+        yield P.phrase("echo", x=x)
+        yield Answer(f"Repeat {x} exactly.", x, [x])
+    else:
+        yield P.phrase("echo_shell", x=x)
+        out = yield Call(f"Run echo {x} in the shell.", "run_shell", {"command": f"echo {x}"})
+        yield Answer(f"It printed {out.strip()}.", out.strip(), [x])
+
+
 def fam_hello(P, files):
     yield P.phrase("hello")
     yield Answer("A greeting; no tool is needed.", P.pick([
@@ -412,6 +435,9 @@ FAMILIES = {
     "lines_times": (fam_lines_times, 2), "compare": (fam_compare, 2), "hello": (fam_hello, 1),
     "which_tools": (fam_which_tools, 1),
 }
+# Families that only train: held-out tasks draw from FAMILIES alone, so adding a drill leaves the
+# evaluation set exactly as it was.
+TRAIN_ONLY = {"echo": (fam_echo, 3)}
 
 SYSTEMS = (["You are a helpful assistant with access to a sandboxed working directory.",
             "You are whale-tiny, a small agent that works on files.", "You are a careful file assistant.",
@@ -419,9 +445,14 @@ SYSTEMS = (["You are a helpful assistant with access to a sandboxed working dire
            ["You are an assistant operating inside a scratch folder."])
 
 
-def pick_family(rng):
-    names = list(FAMILIES)
-    return rng.choices(names, weights=[FAMILIES[n][1] for n in names])[0]
+def family_table(split):
+    return FAMILIES if split == "heldout" else {**FAMILIES, **TRAIN_ONLY}
+
+
+def pick_family(rng, split):
+    table = family_table(split)
+    names = list(table)
+    return rng.choices(names, weights=[table[n][1] for n in names])[0]
 
 
 class Episode:
@@ -430,10 +461,10 @@ class Episode:
     def __init__(self, seed, split, family=None):
         self.rng = random.Random(seed)
         self.split = split
-        self.family = family or pick_family(self.rng)
+        self.family = family or pick_family(self.rng, split)
         self.pools = Pools(self.rng, split)
         self.files = {}
-        self.steps = FAMILIES[self.family][0](self.pools, self.files)
+        self.steps = family_table(split)[self.family][0](self.pools, self.files)
         self.user = next(self.steps)
         self.system = self.rng.choice(SYSTEMS[1] if split == "heldout" else SYSTEMS[0])
 

@@ -17,6 +17,27 @@ class AgentDataTest(unittest.TestCase):
                 self.assertNotIn("tool_calls", msgs[-1])
                 self.assertTrue(agentdata.render(msgs).endswith("<｜end▁of▁sentence｜>"))
 
+    def test_copy_drill_trains_only(self):
+        fams = [agentdata.Episode(seed, "train").family for seed in range(400)]
+        self.assertIn("echo", fams)
+        self.assertNotIn("echo", [agentdata.Episode(seed, "heldout").family for seed in range(400)])
+        for seed in [s for s, f in enumerate(fams) if f == "echo"][:20]:
+            _, msgs = agentdata.conversation(seed, "train")
+            x = msgs[1]["content"]
+            self.assertIn(msgs[-1]["content"], x)          # the answer is copied from the request
+            if len(msgs) > 3:                               # the shell variant really ran echo
+                self.assertEqual(msgs[3]["content"].strip(), msgs[-1]["content"])
+
+    def test_heldout_tasks_are_unchanged_by_training_only_families(self):
+        # The draw for a held-out seed uses FAMILIES alone: the evaluation set stays comparable
+        # across models trained with and without the drills.
+        import random
+        for seed in range(10_000_000, 10_000_050):
+            rng = random.Random(seed)
+            names = list(agentdata.FAMILIES)
+            want = rng.choices(names, weights=[agentdata.FAMILIES[n][1] for n in names])[0]
+            self.assertEqual(agentdata.Episode(seed, "heldout").family, want)
+
     def test_tool_results_come_from_execution(self):
         found = 0
         for seed in range(200):
