@@ -103,7 +103,8 @@ def main():
         for line in f:
             if line.strip():
                 r = json.loads(line)
-                by_step[r["step"]] = r          # a resumed run logs its first step again
+                if "step" in r:                 # copy-drill warm-up records have copy_step
+                    by_step[r["step"]] = r      # a resumed run logs its first step again
         records = [by_step[k] for k in sorted(by_step)]
     if not records:
         sys.exit(f"{sys.argv[1]}: no records")

@@ -80,3 +80,28 @@ class SharedPrefixTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CopyDrillTest(unittest.TestCase):
+    def test_the_repeat_is_the_span_and_only_it_is_trained(self):
+        g = torch.Generator().manual_seed(5)
+        data = []
+        for n in (120, 80, 200):
+            ids = torch.randint(3, 500, (n,), generator=g).tolist()
+            data.append((ids, [0] * 40 + [1] * (n - 40)))
+        drills = train.copy_batches(data, 8, 0)
+        for _ in range(5):
+            ids, mask = next(drills)
+            self.assertEqual(ids.shape[0], 8)
+            for row, m in zip(ids.tolist(), mask.tolist()):
+                trained = [i for i, v in enumerate(m) if v]
+                start, end = trained[0], trained[-1] + 1
+                span = row[start - 1:end]                    # the repeat, first token untrained
+                self.assertTrue(6 <= len(span) <= 24)
+                self.assertEqual(trained, list(range(start, end)))
+                self.assertTrue(all(t == 2 for t in row[end:]))   # only padding after it
+                earlier = row[:start - 1]
+                self.assertTrue(any(earlier[k:k + len(span)] == span for k in range(len(earlier))))
+        # Reproducible from the seed.
+        a, b = next(train.copy_batches(data, 4, 1)), next(train.copy_batches(data, 4, 1))
+        self.assertTrue(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]))
