@@ -113,6 +113,12 @@ inline void store(const __m512 (&acc)[4][NT], float* Y, int64_t ystride, int nr)
     for (int i = 0; i < nr; ++i) Y[j * ystride + i] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
+// Byte offset of column c within a row.
+template <WeightFormat F>
+constexpr int64_t col_byte(int64_t c) {
+  return F == WeightFormat::BF16 ? 2 * c : F == WeightFormat::FP8 ? c : c / 2;
+}
+
 // Few tokens (decode): 4 rows widened in registers straight into NT x 4 accumulators, in the
 // same order as tile() below, so the result is the same as with a widened panel.
 template <WeightFormat F, int NT>
@@ -125,6 +131,7 @@ void direct(const Weight& w, int64_t r, int nr, const uint16_t* Xb, float* Y, in
     row[i] = w.data + size_t(ri) * w.row_bytes();
     srow[i] = scale_row(w, ri);
   }
+  const int64_t ahead = 8 * int64_t(w.row_bytes());  // two blocks on: measured best of 4, 8, 16
   __m512 acc[4][NT];
   for (auto& a : acc)
     for (auto& v : a) v = _mm512_setzero_ps();
@@ -134,6 +141,10 @@ void direct(const Weight& w, int64_t r, int nr, const uint16_t* Xb, float* Y, in
     for (int64_t k = k0; k < std::min(K, k0 + sb); k += 32) {
       __m512bh wv[4];
       for (int i = 0; i < 4; ++i) wv[i] = (__m512bh)widen<F>(row[i], k, s[i]);
+      // Each line of the rows two blocks on, once: rows are a page or more apart at V4 widths and
+      // the hardware prefetcher stops at pages (streamed FP8 weights: 1.6-2x faster).
+      if (col_byte<F>(k) % 64 == 0)
+        for (int i = 0; i < 4; ++i) _mm_prefetch(reinterpret_cast<const char*>(row[i] + ahead + col_byte<F>(k)), _MM_HINT_T0);
       accumulate<NT>(acc, wv, Xb, K, k);
     }
   }
