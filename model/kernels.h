@@ -25,6 +25,17 @@ void gemv(const Weight& w, const float* x, float* y, Inputs in = Inputs::F32);
 // Y[t, r] = sum_c W[r, c] * X[t, c] for n tokens (X row stride = w.cols, Y row stride = w.rows).
 void gemm(const Weight& w, const float* X, int64_t n, float* Y, Inputs in = Inputs::F32);
 
+// Several independent products as one pool job: a decode step runs dozens of small ones per
+// layer, and each job costs a hand-off to the other threads. Every output is the same as from
+// gemm() on its own.
+struct GemmCall {
+  const Weight* w;
+  const float* X;  // [n, w->cols]
+  int64_t n;
+  float* Y;  // [n, w->rows]
+};
+void gemm_batch(const GemmCall* calls, size_t count, Inputs in = Inputs::F32);
+
 // Whether w widens exactly to BF16: BF16, or FP8/FP4 with E8M0 scales in [10, 240] (so every
 // scaled value stays a normal BF16) and 32-multiple widths. Checked once when binding.
 bool widens_exactly_to_bf16(const Weight& w);
