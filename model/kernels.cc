@@ -1,5 +1,6 @@
 #include "model/kernels.h"
 
+#include <algorithm>
 #include <atomic>
 #include <vector>
 
@@ -148,6 +149,7 @@ bool widens_exactly_to_bf16(const Weight& w) {
   if (w.cols % 32) return false;
   if (w.format == WeightFormat::BF16) return true;
   if (w.format == WeightFormat::F32 || !w.scale || w.scale_is_f32 || w.block_cols % 32) return false;
+  if (w.format == WeightFormat::FP4 && w.cols % 64) return false;  // widened 64 columns at a time
   const int64_t n = (w.row0 + w.rows + w.block_rows - 1) / w.block_rows * w.scale_cols;
   for (int64_t i = 0; i < n; ++i)
     if (w.scale[i] < 10 || w.scale[i] > 240) return false;
@@ -189,14 +191,15 @@ const Bf16Kernels* bf16_path(const Weight& w, Inputs in) {
   return in == Inputs::BF16 && w.bf16_exact && active_isa() == Isa::Avx512 ? bf16_kernels() : nullptr;
 }
 
-// Fast mode: each input rounded once (calls on the same input share it), then the rows of all
-// calls split over the pool in blocks of 4, as one job.
+// Fast mode: each input rounded once (calls on the same input and order share it), then the
+// rows of all calls split over the pool in blocks of 4, as one job.
 void gemm_bf16(const Bf16Kernels& k, const GemmCall* calls, size_t count) {
   struct Part {
     const GemmCall* c;
     size_t xb;  // offset of the rounded input
     bool rounds;  // the first part on this input rounds it
     int64_t first_block;
+    bool fp4() const { return c->w->format == WeightFormat::FP4; }
   };
   thread_local std::vector<Part> parts;
   thread_local std::vector<uint16_t> xb;
@@ -208,7 +211,7 @@ void gemm_bf16(const Bf16Kernels& k, const GemmCall* calls, size_t count) {
     const size_t len = size_t(c.n * c.w->cols);
     size_t at = xsize;
     for (const Part& p : parts)
-      if (p.c->X == c.X && size_t(p.c->n * p.c->w->cols) == len) at = p.xb;
+      if (p.c->X == c.X && size_t(p.c->n * p.c->w->cols) == len && p.fp4() == (c.w->format == WeightFormat::FP4)) at = p.xb;
     const bool fresh = at == xsize;
     if (fresh) xsize += len;
     parts.push_back({&c, at, fresh, blocks});
@@ -217,7 +220,10 @@ void gemm_bf16(const Bf16Kernels& k, const GemmCall* calls, size_t count) {
   }
   xb.resize(xsize);
   for (const Part& p : parts)
-    if (p.rounds) k.round_inputs(p.c->X, p.c->n * p.c->w->cols, xb.data() + p.xb);
+    if (p.rounds) {
+      k.round_inputs(p.c->X, p.c->n * p.c->w->cols, xb.data() + p.xb);
+      if (p.fp4()) k.fp4_input_order(xb.data() + p.xb, p.c->n * p.c->w->cols);
+    }
   const int64_t grain = std::max<int64_t>(1, (1 << 16) / (widest * 4));
   const uint16_t* x0 = xb.data();
   const Part* p0 = parts.data();

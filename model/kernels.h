@@ -73,6 +73,9 @@ struct Bf16Kernels {
   // Rows [r0, r1) for n tokens of inputs already rounded to BF16 ([n, w.cols]).
   void (*rows)(const Weight& w, const uint16_t* Xb, int64_t n, float* Y, int64_t r0, int64_t r1);
   void (*round_inputs)(const float* X, int64_t count, uint16_t* out);
+  // Rounded inputs of an FP4 row put in the order its widening yields, in place: per 64 columns
+  // (two scale blocks), the even columns of both blocks, then the odd ones. count % 64 == 0.
+  void (*fp4_input_order)(uint16_t* x, int64_t count);
   // A production KV entry (nope e4m3 dims under one E8M0 scale per 64, then BF16 rope dims, then
   // the scales) widened to BF16, exactly where the scale keeps values normal ([10, 240]),
   // otherwise rounded from the FP32 decode. nope a multiple of 64, rope of 32.
