@@ -227,7 +227,9 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
     for (int64_t h = 0; h < H; ++h) call.rope.apply(&o[size_t((i * H + h) * hd)], int(hd), pos0 + i, true);
   const int g = c.o_groups;
   const int64_t gw = H * hd / g, ol = c.o_lora_rank;
-  std::vector<float> grp(size_t(g * T * gw)), zg(size_t(g * T * ol)), z(size_t(T * g * ol));
+  thread_local std::vector<float> grp, zg;  // reused: fresh pages per call would fault (prefill)
+  grp.resize(size_t(g * T * gw)), zg.resize(size_t(g * T * ol));
+  std::vector<float> z(size_t(T * g * ol));
   std::vector<Weight> wo_a(static_cast<size_t>(g));
   std::vector<GemmCall> groups(static_cast<size_t>(g));
   for (int gi = 0; gi < g; ++gi) {

@@ -21,18 +21,23 @@ struct ExpertRun {
   int64_t n;
   const float* weight;  // per token, or null
   float* out;           // [n, d]
-  std::vector<float> g, v;
+  float* g = nullptr;   // [n, I] each, set by experts_forward
+  float* v = nullptr;
 };
 
 void experts_forward(const Config& c, std::vector<ExpertRun>& runs, Inputs in) {
   const int64_t I = c.moe_intermediate_size;
   const float L = float(c.swiglu_limit);
+  thread_local std::vector<float> gv;  // reused: fresh pages per call would fault (prefill)
+  size_t total = 0;
+  for (auto& r : runs) total += size_t(2 * r.n * I);
+  gv.resize(total);
   std::vector<GemmCall> calls;
+  float* at = gv.data();
   for (auto& r : runs) {
-    r.g.resize(size_t(r.n * I));
-    r.v.resize(size_t(r.n * I));
-    calls.push_back({&r.e->w1, r.x, r.n, r.g.data()});
-    calls.push_back({&r.e->w3, r.x, r.n, r.v.data()});
+    r.g = at, r.v = at + r.n * I, at += 2 * r.n * I;
+    calls.push_back({&r.e->w1, r.x, r.n, r.g});
+    calls.push_back({&r.e->w3, r.x, r.n, r.v});
   }
   gemm_batch(calls.data(), calls.size(), in);
   calls.clear();
@@ -46,7 +51,7 @@ void experts_forward(const Config& c, std::vector<ExpertRun>& runs, Inputs in) {
         }
         r.g[size_t(t * I + i)] = silu(gi) * vi * (r.weight ? r.weight[t] : 1.0f);
       }
-    calls.push_back({&r.e->w2, r.g.data(), r.n, r.out});
+    calls.push_back({&r.e->w2, r.g, r.n, r.out});
   }
   gemm_batch(calls.data(), calls.size(), in);
 }
@@ -100,30 +105,28 @@ void moe_forward(const Config& c, const BlockWeights& b, const float* x, const i
     for (int64_t j = 0; j < k; ++j) by_expert[size_t(idx[size_t(t * k + j)])].push_back({int32_t(t), wts[size_t(t * k + j)]});
   std::vector<ExpertRun> runs;
   runs.reserve(size_t(E) + 1);
-  if (b.shared) runs.push_back({&*b.shared, x, T, nullptr, y, {}, {}});
+  if (b.shared) runs.push_back({&*b.shared, x, T, nullptr, y});
   else std::fill(y, y + T * d, 0.0f);
-  std::vector<int64_t> ids;  // routed expert of each later run
-  std::vector<std::vector<float>> xs, ws, outs;
+  // The routed experts' tokens gathered one expert after another (row j of all T * k).
+  thread_local std::vector<float> xs, outs;  // reused: fresh pages per call would fault (prefill)
+  xs.resize(size_t(T * k * d));
+  outs.resize(size_t(T * k * d));
+  std::vector<float> ws(size_t(T * k));
+  int64_t j = 0;
   for (int64_t e = 0; e < E; ++e) {
     const auto& list = by_expert[size_t(e)];
     if (list.empty()) continue;
-    const int64_t n = int64_t(list.size());
-    xs.emplace_back(size_t(n * d));
-    ws.emplace_back(size_t(n));
-    outs.emplace_back(size_t(n * d));
-    for (int64_t i = 0; i < n; ++i) {
-      std::memcpy(&xs.back()[size_t(i * d)], x + list[size_t(i)].first * d, sizeof(float) * size_t(d));
-      ws.back()[size_t(i)] = list[size_t(i)].second;
+    const int64_t j0 = j;
+    for (const auto& [t, wt] : list) {
+      std::memcpy(&xs[size_t(j * d)], x + t * d, sizeof(float) * size_t(d));
+      ws[size_t(j++)] = wt;
     }
-    ids.push_back(e);
+    runs.push_back({&b.experts[size_t(e)], &xs[size_t(j0 * d)], j - j0, &ws[size_t(j0)], &outs[size_t(j0 * d)]});
   }
-  for (size_t j = 0; j < ids.size(); ++j)
-    runs.push_back({&b.experts[size_t(ids[j])], xs[j].data(), int64_t(ws[j].size()), ws[j].data(), outs[j].data(), {}, {}});
   experts_forward(c, runs, in);
-  for (size_t j = 0; j < ids.size(); ++j) {
-    const auto& list = by_expert[size_t(ids[j])];
-    for (size_t i = 0; i < list.size(); ++i) axpy(y + list[i].first * d, 1.0f, &outs[j][i * size_t(d)], d);
-  }
+  j = 0;
+  for (int64_t e = 0; e < E; ++e)
+    for (const auto& tw : by_expert[size_t(e)]) axpy(y + tw.first * d, 1.0f, &outs[size_t(j++ * d)], d);
 }
 
 }  // namespace whalebox::model
