@@ -100,12 +100,12 @@ void widen_row(const Weight& w, int64_t r, uint16_t* out) {
       _mm512_storeu_si512(out + c, even);
       _mm512_storeu_si512(out + c + 32, odd);
     }
-    return;
-  }
-  const int64_t sb = scale_block<F>(w);
-  for (int64_t k0 = 0; k0 < w.cols; k0 += sb) {
-    const Scaled s = srow ? scaled<F>(srow[k0 / sb]) : scaled<F>(127);
-    for (int64_t c = k0; c < std::min(w.cols, k0 + sb); c += 32) _mm512_storeu_si512(out + c, widen<F>(row, c, s));
+  } else {
+    const int64_t sb = scale_block<F>(w);
+    for (int64_t k0 = 0; k0 < w.cols; k0 += sb) {
+      const Scaled s = srow ? scaled<F>(srow[k0 / sb]) : scaled<F>(127);
+      for (int64_t c = k0; c < std::min(w.cols, k0 + sb); c += 32) _mm512_storeu_si512(out + c, widen<F>(row, c, s));
+    }
   }
 }
 
@@ -128,6 +128,15 @@ inline void store(const __m512 (&acc)[4][NT], float* Y, int64_t ystride, int nr)
 template <WeightFormat F>
 constexpr int64_t col_byte(int64_t c) {
   return F == WeightFormat::BF16 ? 2 * c : F == WeightFormat::FP8 ? c : c / 2;
+}
+
+// Each line of the rows two 4-row blocks on, once (at the step that reaches its first column):
+// rows are a page or more apart at V4 widths and the hardware prefetcher stops at pages
+// (streamed FP8 weights: 1.6-2x faster).
+template <WeightFormat F>
+inline void prefetch_ahead(const uint8_t* const (&row)[4], int64_t ahead, int64_t k) {
+  if (col_byte<F>(k) % 64 == 0)
+    for (int i = 0; i < 4; ++i) _mm_prefetch(reinterpret_cast<const char*>(row[i] + ahead + col_byte<F>(k)), _MM_HINT_T0);
 }
 
 // Few tokens (decode): 4 rows widened in registers straight into NT x 4 accumulators, in the
@@ -154,24 +163,20 @@ void direct(const Weight& w, int64_t r, int nr, const uint16_t* Xb, float* Y, in
         widen_fp4(row[i], k, fp4_table(srow[i][k / 32], srow[i][k / 32 + 1]), e, o);
         even[i] = (__m512bh)e, odd[i] = (__m512bh)o;
       }
-      if (col_byte<F>(k) % 64 == 0)
-        for (int i = 0; i < 4; ++i) _mm_prefetch(reinterpret_cast<const char*>(row[i] + ahead + col_byte<F>(k)), _MM_HINT_T0);
+      prefetch_ahead<F>(row, ahead, k);
       accumulate<NT>(acc, even, Xb, K, k);
       accumulate<NT>(acc, odd, Xb, K, k + 32);
     }
-    return store<NT>(acc, Y, ystride, nr);
-  }
-  for (int64_t k0 = 0; k0 < K; k0 += sb) {
-    Scaled s[4];
-    for (int i = 0; i < 4; ++i) s[i] = srow[i] ? scaled<F>(srow[i][k0 / sb]) : scaled<F>(127);
-    for (int64_t k = k0; k < std::min(K, k0 + sb); k += 32) {
-      __m512bh wv[4];
-      for (int i = 0; i < 4; ++i) wv[i] = (__m512bh)widen<F>(row[i], k, s[i]);
-      // Each line of the rows two blocks on, once: rows are a page or more apart at V4 widths and
-      // the hardware prefetcher stops at pages (streamed FP8 weights: 1.6-2x faster).
-      if (col_byte<F>(k) % 64 == 0)
-        for (int i = 0; i < 4; ++i) _mm_prefetch(reinterpret_cast<const char*>(row[i] + ahead + col_byte<F>(k)), _MM_HINT_T0);
-      accumulate<NT>(acc, wv, Xb, K, k);
+  } else {
+    for (int64_t k0 = 0; k0 < K; k0 += sb) {
+      Scaled s[4];
+      for (int i = 0; i < 4; ++i) s[i] = srow[i] ? scaled<F>(srow[i][k0 / sb]) : scaled<F>(127);
+      for (int64_t k = k0; k < std::min(K, k0 + sb); k += 32) {
+        __m512bh wv[4];
+        for (int i = 0; i < 4; ++i) wv[i] = (__m512bh)widen<F>(row[i], k, s[i]);
+        prefetch_ahead<F>(row, ahead, k);
+        accumulate<NT>(acc, wv, Xb, K, k);
+      }
     }
   }
   store<NT>(acc, Y, ystride, nr);
