@@ -120,9 +120,36 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
 
   // Query path: c_Q = q_norm(wq_a a); q = wq_b c_Q; per-head weight-free RMS; RoPE.
   std::vector<float> cq(size_t(T * dq)), q(size_t(T * H * hd)), kv(size_t(T * hd));
-  gemm(b.wq_a, a, T, cq.data(), call.inputs);
+  // Every projection of a as one pool job, then those of c_Q (compressor and indexer included).
+  std::vector<float> CA, CG, IA, IG, qI, wI;
+  const int ni = c.index_n_heads, ci = c.index_head_dim;
+  std::vector<GemmCall> of_a = {{&b.wq_a, a, T, cq.data()}, {&b.wkv, a, T, kv.data()}}, of_cq = {{&b.wq_b, nullptr, T, q.data()}};
+  if (ratio && !call.dense_kv) {
+    int64_t kw = b.compressor->wkv.rows;
+    CA.resize(size_t(T * kw));
+    CG.resize(size_t(T * kw));
+    of_a.push_back({&b.compressor->wkv, a, T, CA.data()});
+    of_a.push_back({&b.compressor->wgate, a, T, CG.data()});
+  }
+  if (ratio == 4 && !call.dense_kv) {
+    int64_t kw = b.idx_compressor->wkv.rows;
+    IA.resize(size_t(T * kw));
+    IG.resize(size_t(T * kw));
+    qI.resize(size_t(T * ni * ci));
+    wI.resize(size_t(T * ni));
+    of_a.push_back({&b.idx_compressor->wkv, a, T, IA.data()});
+    of_a.push_back({&b.idx_compressor->wgate, a, T, IG.data()});
+    of_a.push_back({&b.idx_weights_proj, a, T, wI.data()});
+    of_cq.push_back({&b.idx_wq_b, nullptr, T, qI.data()});
+  }
+  gemm_batch(of_a.data(), of_a.size(), call.inputs);
   rms_norm_rows(cq.data(), b.q_norm.data(), cq.data(), T, dq, eps);
-  gemm(b.wq_b, cq.data(), T, q.data(), call.inputs);
+  for (auto& g : of_cq) g.X = cq.data();
+  gemm_batch(of_cq.data(), of_cq.size(), call.inputs);
+  if (ratio == 4 && !call.dense_kv) {
+    const float wscale = 1.0f / std::sqrt(float(ci)) / std::sqrt(float(ni));
+    for (auto& v : wI) v *= wscale;
+  }
   for (int64_t i = 0; i < T; ++i)
     for (int64_t h = 0; h < H; ++h) {
       float* qh = &q[size_t((i * H + h) * hd)];
@@ -130,33 +157,8 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
       call.rope.apply(qh, int(hd), pos0 + i);
     }
   // KV path: kv_norm(wkv a), RoPE (FP8 rounding happens when the entry is stored).
-  gemm(b.wkv, a, T, kv.data(), call.inputs);
   rms_norm_rows(kv.data(), b.kv_norm.data(), kv.data(), T, hd, eps);
   for (int64_t i = 0; i < T; ++i) call.rope.apply(&kv[size_t(i * hd)], int(hd), pos0 + i);
-
-  // Compressor and indexer projections for the whole chunk.
-  std::vector<float> CA, CG, IA, IG, qI, wI;
-  const int ni = c.index_n_heads, ci = c.index_head_dim;
-  if (ratio && !call.dense_kv) {
-    int64_t kw = b.compressor->wkv.rows;
-    CA.resize(size_t(T * kw));
-    CG.resize(size_t(T * kw));
-    gemm(b.compressor->wkv, a, T, CA.data(), call.inputs);
-    gemm(b.compressor->wgate, a, T, CG.data(), call.inputs);
-  }
-  if (ratio == 4 && !call.dense_kv) {
-    int64_t kw = b.idx_compressor->wkv.rows;
-    IA.resize(size_t(T * kw));
-    IG.resize(size_t(T * kw));
-    gemm(b.idx_compressor->wkv, a, T, IA.data(), call.inputs);
-    gemm(b.idx_compressor->wgate, a, T, IG.data(), call.inputs);
-    qI.resize(size_t(T * ni * ci));
-    wI.resize(size_t(T * ni));
-    gemm(b.idx_wq_b, cq.data(), T, qI.data(), call.inputs);
-    gemm(b.idx_weights_proj, a, T, wI.data(), call.inputs);
-    const float wscale = 1.0f / std::sqrt(float(ci)) / std::sqrt(float(ni));
-    for (auto& v : wI) v *= wscale;
-  }
 
   std::vector<float> o(size_t(T * H * hd)), K, entry(static_cast<size_t>(hd)), ikey(static_cast<size_t>(ci));
   IndexKeyFormat ifmt(c, call.layout);
@@ -225,12 +227,21 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
     for (int64_t h = 0; h < H; ++h) call.rope.apply(&o[size_t((i * H + h) * hd)], int(hd), pos0 + i, true);
   const int g = c.o_groups;
   const int64_t gw = H * hd / g, ol = c.o_lora_rank;
-  std::vector<float> grp(size_t(T * gw)), zg(size_t(T * ol)), z(size_t(T * g * ol));
+  thread_local std::vector<float> grp, zg;  // reused: fresh pages per call would fault (prefill)
+  grp.resize(size_t(g * T * gw)), zg.resize(size_t(g * T * ol));
+  std::vector<float> z(size_t(T * g * ol));
+  std::vector<Weight> wo_a(static_cast<size_t>(g));
+  std::vector<GemmCall> groups(static_cast<size_t>(g));
   for (int gi = 0; gi < g; ++gi) {
-    for (int64_t i = 0; i < T; ++i) std::memcpy(&grp[size_t(i * gw)], &o[size_t(i * H * hd + gi * gw)], sizeof(float) * size_t(gw));
-    gemm(b.wo_a.slice_rows(gi * ol, ol), grp.data(), T, zg.data(), call.inputs);
-    for (int64_t i = 0; i < T; ++i) std::memcpy(&z[size_t(i * g * ol + gi * ol)], &zg[size_t(i * ol)], sizeof(float) * size_t(ol));
+    float* x = &grp[size_t(gi * T * gw)];
+    for (int64_t i = 0; i < T; ++i) std::memcpy(x + i * gw, &o[size_t(i * H * hd + gi * gw)], sizeof(float) * size_t(gw));
+    wo_a[size_t(gi)] = b.wo_a.slice_rows(gi * ol, ol);
+    groups[size_t(gi)] = {&wo_a[size_t(gi)], x, T, &zg[size_t(gi * T * ol)]};
   }
+  gemm_batch(groups.data(), groups.size(), call.inputs);
+  for (int gi = 0; gi < g; ++gi)
+    for (int64_t i = 0; i < T; ++i)
+      std::memcpy(&z[size_t(i * g * ol + gi * ol)], &zg[size_t((gi * T + i) * ol)], sizeof(float) * size_t(ol));
   gemm(b.wo_b, z.data(), T, out, call.inputs);
 }
 

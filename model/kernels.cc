@@ -1,5 +1,6 @@
 #include "model/kernels.h"
 
+#include <algorithm>
 #include <atomic>
 #include <vector>
 
@@ -148,6 +149,7 @@ bool widens_exactly_to_bf16(const Weight& w) {
   if (w.cols % 32) return false;
   if (w.format == WeightFormat::BF16) return true;
   if (w.format == WeightFormat::F32 || !w.scale || w.scale_is_f32 || w.block_cols % 32) return false;
+  if (w.format == WeightFormat::FP4 && w.cols % 64) return false;  // widened 64 columns at a time
   const int64_t n = (w.row0 + w.rows + w.block_rows - 1) / w.block_rows * w.scale_cols;
   for (int64_t i = 0; i < n; ++i)
     if (w.scale[i] < 10 || w.scale[i] > 240) return false;
@@ -185,22 +187,79 @@ void attn_pv_bf16_reference(const uint16_t* pb, const uint16_t* kb, int64_t n, i
 
 namespace {
 
-// Fast mode: inputs rounded once, rows split over the pool in blocks of 4.
-void gemm_bf16(const Bf16Kernels& k, const Weight& w, const float* X, int64_t n, float* Y) {
+const Bf16Kernels* bf16_path(const Weight& w, Inputs in) {
+  return in == Inputs::BF16 && w.bf16_exact && active_isa() == Isa::Avx512 ? bf16_kernels() : nullptr;
+}
+
+// Fast mode: each input rounded once (calls on the same input and order share it), then the
+// rows of all calls split over the pool in blocks of 4, as one job.
+void gemm_bf16(const Bf16Kernels& k, const GemmCall* calls, size_t count) {
+  struct Part {
+    const GemmCall* c;
+    size_t xb;  // offset of the rounded input
+    bool rounds;  // the first part on this input rounds it
+    int64_t first_block;
+    bool fp4() const { return c->w->format == WeightFormat::FP4; }
+  };
+  thread_local std::vector<Part> parts;
   thread_local std::vector<uint16_t> xb;
-  xb.resize(size_t(n * w.cols));
-  k.round_inputs(X, n * w.cols, xb.data());
-  const int64_t blocks = (w.rows + 3) / 4;
-  const int64_t grain = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, w.cols * 4));
-  const uint16_t* xp = xb.data();
-  parallel_for(blocks, grain, [&](int64_t b0, int64_t b1) { k.rows(w, xp, n, Y, b0 * 4, std::min(w.rows, b1 * 4)); });
+  parts.clear();
+  size_t xsize = 0;
+  int64_t blocks = 0, widest = 1;
+  for (size_t i = 0; i < count; ++i) {
+    const GemmCall& c = calls[i];
+    const size_t len = size_t(c.n * c.w->cols);
+    size_t at = xsize;
+    for (const Part& p : parts)
+      if (p.c->X == c.X && size_t(p.c->n * p.c->w->cols) == len && p.fp4() == (c.w->format == WeightFormat::FP4)) at = p.xb;
+    const bool fresh = at == xsize;
+    if (fresh) xsize += len;
+    parts.push_back({&c, at, fresh, blocks});
+    blocks += (c.w->rows + 3) / 4;
+    widest = std::max(widest, c.w->cols);
+  }
+  xb.resize(xsize);
+  for (const Part& p : parts)
+    if (p.rounds) {
+      k.round_inputs(p.c->X, p.c->n * p.c->w->cols, xb.data() + p.xb);
+      if (p.fp4()) k.fp4_input_order(xb.data() + p.xb, p.c->n * p.c->w->cols);
+    }
+  const int64_t grain = std::max<int64_t>(1, (1 << 16) / (widest * 4));
+  const uint16_t* x0 = xb.data();
+  const Part* p0 = parts.data();
+  const size_t np = parts.size();
+  parallel_for(blocks, grain, [&](int64_t b0, int64_t b1) {
+    for (size_t i = 0; i < np; ++i) {
+      const Part& p = p0[i];
+      const Weight& w = *p.c->w;
+      const int64_t lo = std::max(b0, p.first_block), hi = std::min(b1, p.first_block + (w.rows + 3) / 4);
+      if (lo < hi) k.rows(w, x0 + p.xb, p.c->n, p.c->Y, (lo - p.first_block) * 4, std::min(w.rows, (hi - p.first_block) * 4));
+    }
+  });
 }
 
 }  // namespace
 
+void gemm_batch(const GemmCall* calls, size_t count, Inputs in) {
+  thread_local std::vector<GemmCall> fast;
+  fast.clear();
+  const Bf16Kernels* bk = nullptr;
+  for (size_t i = 0; i < count; ++i) {
+    if (const Bf16Kernels* k = bf16_path(*calls[i].w, in)) {
+      bk = k;
+      fast.push_back(calls[i]);
+    } else {
+      gemm(*calls[i].w, calls[i].X, calls[i].n, calls[i].Y, in);
+    }
+  }
+  if (bk) gemm_bf16(*bk, fast.data(), fast.size());
+}
+
 void gemm(const Weight& w, const float* X, int64_t n, float* Y, Inputs in) {
-  if (in == Inputs::BF16 && w.bf16_exact && active_isa() == Isa::Avx512)
-    if (const Bf16Kernels* bk = bf16_kernels()) return gemm_bf16(*bk, w, X, n, Y);
+  if (const Bf16Kernels* bk = bf16_path(w, in)) {
+    const GemmCall c{&w, X, n, Y};
+    return gemm_bf16(*bk, &c, 1);
+  }
   const KernelTable& k = kernels_for(w);
   thread_local std::vector<float> xp;
   const float* xin = X;

@@ -25,6 +25,17 @@ void gemv(const Weight& w, const float* x, float* y, Inputs in = Inputs::F32);
 // Y[t, r] = sum_c W[r, c] * X[t, c] for n tokens (X row stride = w.cols, Y row stride = w.rows).
 void gemm(const Weight& w, const float* X, int64_t n, float* Y, Inputs in = Inputs::F32);
 
+// Several independent products as one pool job: a decode step runs dozens of small ones per
+// layer, and each job costs a hand-off to the other threads. Every output is the same as from
+// gemm() on its own.
+struct GemmCall {
+  const Weight* w;
+  const float* X;  // [n, w->cols]
+  int64_t n;
+  float* Y;  // [n, w->rows]
+};
+void gemm_batch(const GemmCall* calls, size_t count, Inputs in = Inputs::F32);
+
 // Whether w widens exactly to BF16: BF16, or FP8/FP4 with E8M0 scales in [10, 240] (so every
 // scaled value stays a normal BF16) and 32-multiple widths. Checked once when binding.
 bool widens_exactly_to_bf16(const Weight& w);
@@ -62,6 +73,9 @@ struct Bf16Kernels {
   // Rows [r0, r1) for n tokens of inputs already rounded to BF16 ([n, w.cols]).
   void (*rows)(const Weight& w, const uint16_t* Xb, int64_t n, float* Y, int64_t r0, int64_t r1);
   void (*round_inputs)(const float* X, int64_t count, uint16_t* out);
+  // Rounded inputs of an FP4 row put in the order its widening yields, in place: per 64 columns
+  // (two scale blocks), the even columns of both blocks, then the odd ones. count % 64 == 0.
+  void (*fp4_input_order)(uint16_t* x, int64_t count);
   // A production KV entry (nope e4m3 dims under one E8M0 scale per 64, then BF16 rope dims, then
   // the scales) widened to BF16, exactly where the scale keeps values normal ([10, 240]),
   // otherwise rounded from the FP32 decode. nope a multiple of 64, rope of 32.

@@ -13,24 +13,47 @@ namespace whalebox::model {
 
 namespace {
 
-// out[n, d] = W2 (silu(min(W1 x, L)) * clamp(W3 x, -L, L) * weight) for n tokens.
-void expert_forward(const Config& c, const ExpertWeights& e, const float* x, int64_t n, const float* weight, float* out,
-                    Inputs in) {
+// Experts on their tokens: out_e[n_e, d] = W2 (silu(min(W1 x, L)) * clamp(W3 x, -L, L) * weight),
+// all W1/W3 products as one pool job and all W2 products as another.
+struct ExpertRun {
+  const ExpertWeights* e;
+  const float* x;       // [n, d]
+  int64_t n;
+  const float* weight;  // per token, or null
+  float* out;           // [n, d]
+  float* g = nullptr;   // [n, I] each, set by experts_forward
+  float* v = nullptr;
+};
+
+void experts_forward(const Config& c, std::vector<ExpertRun>& runs, Inputs in) {
   const int64_t I = c.moe_intermediate_size;
   const float L = float(c.swiglu_limit);
-  std::vector<float> g(size_t(n * I)), v(size_t(n * I));
-  gemm(e.w1, x, n, g.data(), in);
-  gemm(e.w3, x, n, v.data(), in);
-  for (int64_t t = 0; t < n; ++t)
-    for (int64_t i = 0; i < I; ++i) {
-      float gi = g[size_t(t * I + i)], vi = v[size_t(t * I + i)];
-      if (L > 0) {
-        gi = std::min(gi, L);
-        vi = std::clamp(vi, -L, L);
+  thread_local std::vector<float> gv;  // reused: fresh pages per call would fault (prefill)
+  size_t total = 0;
+  for (auto& r : runs) total += size_t(2 * r.n * I);
+  gv.resize(total);
+  std::vector<GemmCall> calls;
+  float* at = gv.data();
+  for (auto& r : runs) {
+    r.g = at, r.v = at + r.n * I, at += 2 * r.n * I;
+    calls.push_back({&r.e->w1, r.x, r.n, r.g});
+    calls.push_back({&r.e->w3, r.x, r.n, r.v});
+  }
+  gemm_batch(calls.data(), calls.size(), in);
+  calls.clear();
+  for (auto& r : runs) {
+    for (int64_t t = 0; t < r.n; ++t)
+      for (int64_t i = 0; i < I; ++i) {
+        float gi = r.g[size_t(t * I + i)], vi = r.v[size_t(t * I + i)];
+        if (L > 0) {
+          gi = std::min(gi, L);
+          vi = std::clamp(vi, -L, L);
+        }
+        r.g[size_t(t * I + i)] = silu(gi) * vi * (r.weight ? r.weight[t] : 1.0f);
       }
-      g[size_t(t * I + i)] = silu(gi) * vi * (weight ? weight[t] : 1.0f);
-    }
-  gemm(e.w2, g.data(), n, out, in);
+    calls.push_back({&r.e->w2, r.g, r.n, r.out});
+  }
+  gemm_batch(calls.data(), calls.size(), in);
 }
 
 }  // namespace
@@ -77,26 +100,33 @@ void moe_forward(const Config& c, const BlockWeights& b, const float* x, const i
       wts[size_t(t * k + j)] = (c.norm_topk_prob ? s[size_t(ti[j])] / sum : s[size_t(ti[j])]) * float(c.routed_scaling_factor);
   }
   // Shared expert over all tokens, then each routed expert over the tokens that chose it.
-  if (b.shared) expert_forward(c, *b.shared, x, T, nullptr, y, in);
-  else std::fill(y, y + T * d, 0.0f);
   std::vector<std::vector<std::pair<int32_t, float>>> by_expert(static_cast<size_t>(E));
   for (int64_t t = 0; t < T; ++t)
     for (int64_t j = 0; j < k; ++j) by_expert[size_t(idx[size_t(t * k + j)])].push_back({int32_t(t), wts[size_t(t * k + j)]});
-  std::vector<float> xs, ws, out;
+  std::vector<ExpertRun> runs;
+  runs.reserve(size_t(E) + 1);
+  if (b.shared) runs.push_back({&*b.shared, x, T, nullptr, y});
+  else std::fill(y, y + T * d, 0.0f);
+  // The routed experts' tokens gathered one expert after another (row j of all T * k).
+  thread_local std::vector<float> xs, outs;  // reused: fresh pages per call would fault (prefill)
+  xs.resize(size_t(T * k * d));
+  outs.resize(size_t(T * k * d));
+  std::vector<float> ws(size_t(T * k));
+  int64_t j = 0;
   for (int64_t e = 0; e < E; ++e) {
     const auto& list = by_expert[size_t(e)];
     if (list.empty()) continue;
-    const int64_t n = int64_t(list.size());
-    xs.resize(size_t(n * d));
-    ws.resize(size_t(n));
-    out.resize(size_t(n * d));
-    for (int64_t i = 0; i < n; ++i) {
-      std::memcpy(&xs[size_t(i * d)], x + list[size_t(i)].first * d, sizeof(float) * size_t(d));
-      ws[size_t(i)] = list[size_t(i)].second;
+    const int64_t j0 = j;
+    for (const auto& [t, wt] : list) {
+      std::memcpy(&xs[size_t(j * d)], x + t * d, sizeof(float) * size_t(d));
+      ws[size_t(j++)] = wt;
     }
-    expert_forward(c, b.experts[size_t(e)], xs.data(), n, ws.data(), out.data(), in);
-    for (int64_t i = 0; i < n; ++i) axpy(y + list[size_t(i)].first * d, 1.0f, &out[size_t(i * d)], d);
+    runs.push_back({&b.experts[size_t(e)], &xs[size_t(j0 * d)], j - j0, &ws[size_t(j0)], &outs[size_t(j0 * d)]});
   }
+  experts_forward(c, runs, in);
+  j = 0;
+  for (int64_t e = 0; e < E; ++e)
+    for (const auto& tw : by_expert[size_t(e)]) axpy(y + tw.first * d, 1.0f, &outs[size_t(j++ * d)], d);
 }
 
 }  // namespace whalebox::model

@@ -347,3 +347,36 @@ TEST(KernelsMisc, DotAxpyAndThreadPool) {
   for (int h : hit) ASSERT_EQ(h, 1);
   EXPECT_GE(thread_count(), 1);
 }
+
+// Several products as one pool job give exactly what each gives alone: mixed formats, calls
+// sharing an input (rounded once), several token counts, and an F32 weight that takes the FP32 path.
+TEST(KernelsMisc, GemmBatchEqualsSeparateProducts) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0, 1);
+  std::vector<Owned> ws;
+  ws.push_back(random_weight(WeightFormat::FP8, 130, 256, rng));
+  ws.push_back(random_weight(WeightFormat::FP4, 37, 256, rng));
+  ws.push_back(random_weight(WeightFormat::BF16, 64, 320, rng));
+  ws.push_back(random_weight(WeightFormat::F32, 9, 256, rng));
+  ws.push_back(random_weight(WeightFormat::FP8, 300, 256, rng));
+  for (auto& o : ws) o.w.bf16_exact = widens_exactly_to_bf16(o.w);
+  for (Inputs in : {Inputs::BF16, Inputs::F32})
+    for (int64_t n : {1, 3, 8}) {
+      std::vector<float> x256(size_t(n * 256)), x320(size_t(n * 320)), other(size_t(n * 256));
+      for (auto* v : {&x256, &x320, &other})
+        for (auto& f : *v) f = nd(rng);
+      const float* inputs[] = {x256.data(), x256.data(), x320.data(), x256.data(), other.data()};
+      std::vector<std::vector<float>> alone(ws.size()), batched(ws.size());
+      std::vector<GemmCall> calls;
+      for (size_t i = 0; i < ws.size(); ++i) {
+        alone[i].assign(size_t(n * ws[i].w.rows), 0.0f);
+        batched[i].assign(size_t(n * ws[i].w.rows), -1.0f);
+        gemm(ws[i].w, inputs[i], n, alone[i].data(), in);
+        calls.push_back({&ws[i].w, inputs[i], n, batched[i].data()});
+      }
+      gemm_batch(calls.data(), calls.size(), in);
+      for (size_t i = 0; i < ws.size(); ++i)
+        for (size_t j = 0; j < alone[i].size(); ++j)
+          ASSERT_EQ(batched[i][j], alone[i][j]) << "call " << i << " n " << n << " at " << j;
+    }
+}
