@@ -119,7 +119,12 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
   const bool plain = call.layout == KvLayout::Plain;
 
   // Query path: c_Q = q_norm(wq_a a); q = wq_b c_Q; per-head weight-free RMS; RoPE.
-  std::vector<float> cq(size_t(T * dq)), q(size_t(T * H * hd)), kv(size_t(T * hd));
+  // q and o are reused per thread (8 MB each per 256-token chunk at bench sizes: fresh pages
+  // every layer would fault); both are fully written before they are read.
+  thread_local std::vector<float> q_reused, o_reused;
+  std::vector<float>& q = q_reused;
+  q.resize(size_t(T * H * hd));
+  std::vector<float> cq(size_t(T * dq)), kv(size_t(T * hd));
   // Every projection of a as one pool job, then those of c_Q (compressor and indexer included).
   std::vector<float> CA, CG, IA, IG, qI, wI;
   const int ni = c.index_n_heads, ci = c.index_head_dim;
@@ -150,17 +155,24 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
     const float wscale = 1.0f / std::sqrt(float(ci)) / std::sqrt(float(ni));
     for (auto& v : wI) v *= wscale;
   }
-  for (int64_t i = 0; i < T; ++i)
-    for (int64_t h = 0; h < H; ++h) {
-      float* qh = &q[size_t((i * H + h) * hd)];
-      rms_norm(qh, nullptr, qh, hd, eps);
-      call.rope.apply(qh, int(hd), pos0 + i);
+  // Per-token norms and RoPE split over the pool in prefill (per-token arithmetic unchanged).
+  parallel_for(T, 8, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      for (int64_t h = 0; h < H; ++h) {
+        float* qh = &q[size_t((i * H + h) * hd)];
+        rms_norm(qh, nullptr, qh, hd, eps);
+        call.rope.apply(qh, int(hd), pos0 + i);
+      }
+      // KV path: kv_norm(wkv a), RoPE (FP8 rounding happens when the entry is stored).
+      float* kv_i = &kv[size_t(i * hd)];
+      rms_norm(kv_i, b.kv_norm.data(), kv_i, hd, eps);
+      call.rope.apply(kv_i, int(hd), pos0 + i);
     }
-  // KV path: kv_norm(wkv a), RoPE (FP8 rounding happens when the entry is stored).
-  rms_norm_rows(kv.data(), b.kv_norm.data(), kv.data(), T, hd, eps);
-  for (int64_t i = 0; i < T; ++i) call.rope.apply(&kv[size_t(i * hd)], int(hd), pos0 + i);
+  });
 
-  std::vector<float> o(size_t(T * H * hd)), K, entry(static_cast<size_t>(hd)), ikey(static_cast<size_t>(ci));
+  std::vector<float>& o = o_reused;
+  o.resize(size_t(T * H * hd));
+  std::vector<float> entry(static_cast<size_t>(hd)), ikey(static_cast<size_t>(ci));
   IndexKeyFormat ifmt(c, call.layout);
   // Fast mode attends on BF16 where the CPU has it (and hd fits its 32-wide vectors).
   const bool bf16_keys = call.dense_kv || (call.layout == KvLayout::Production && fmt.nope % 64 == 0 && fmt.rope_dim % 32 == 0);
@@ -223,8 +235,10 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
   }
 
   // Inverse RoPE at the query position, then the grouped low-rank output projection.
-  for (int64_t i = 0; i < T; ++i)
-    for (int64_t h = 0; h < H; ++h) call.rope.apply(&o[size_t((i * H + h) * hd)], int(hd), pos0 + i, true);
+  parallel_for(T, 8, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i)
+      for (int64_t h = 0; h < H; ++h) call.rope.apply(&o[size_t((i * H + h) * hd)], int(hd), pos0 + i, true);
+  });
   const int g = c.o_groups;
   const int64_t gw = H * hd / g, ol = c.o_lora_rank;
   thread_local std::vector<float> grp, zg;  // reused: fresh pages per call would fault (prefill)

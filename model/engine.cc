@@ -8,6 +8,7 @@
 #include "model/mhc.h"
 #include "model/moe.h"
 #include "model/ops.h"
+#include "model/thread_pool.h"
 
 namespace whalebox::model {
 
@@ -42,13 +43,30 @@ void Model::block_forward(const BlockWeights& b, KvCache& cache, int slot, float
                           int64_t pos0, int64_t T, Trace* trace) const {
   const int64_t d = cfg_.hidden_size, hd = int64_t(cfg_.hc_mult) * d;
   const float eps = float(cfg_.rms_norm_eps);
-  std::vector<float> u(size_t(T * d)), o(size_t(T * d));
+  // Sublayer input and output, reused per thread (fresh pages every layer would fault); both
+  // are fully written before they are read.
+  thread_local std::vector<float> u_reused, o_reused;
+  std::vector<float>& u = u_reused;
+  std::vector<float>& o = o_reused;
+  u.resize(size_t(T * d)), o.resize(size_t(T * d));
   std::vector<HcMix> mix(static_cast<size_t>(T));
+  // Per-token mHC and norms: independent across tokens, so prefill splits them over the pool
+  // (each token's arithmetic is unchanged: decode and prefill stay bit-identical).
+  auto pre = [&](const HcWeights& hc, const std::vector<float>& norm) {
+    parallel_for(T, 8, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        hc_pre(cfg_, hc, X + i * hd, &u[size_t(i * d)], mix[size_t(i)]);
+        rms_norm(&u[size_t(i * d)], norm.data(), &u[size_t(i * d)], d, eps);
+      }
+    });
+  };
+  auto post = [&] {
+    parallel_for(T, 8, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) hc_post(cfg_, mix[size_t(i)], &o[size_t(i * d)], X + i * hd);
+    });
+  };
   // Attention sublayer.
-  for (int64_t i = 0; i < T; ++i) {
-    hc_pre(cfg_, b.hc_attn, X + i * hd, &u[size_t(i * d)], mix[size_t(i)]);
-    rms_norm(&u[size_t(i * d)], b.attn_norm.data(), &u[size_t(i * d)], d, eps);
-  }
+  pre(b.hc_attn, b.attn_norm);
   AttentionCall call{cfg_, b, ropes_[size_t(b.index)], cache.layers[size_t(slot)]};
   call.dense_kv = cache.dense ? &cache.dense_kv[size_t(slot)] : nullptr;
   call.fp4_queries = opts_.exact;
@@ -57,14 +75,11 @@ void Model::block_forward(const BlockWeights& b, KvCache& cache, int slot, float
   call.int8_indexer = fast();
   call.trace = trace;
   attention_forward(call, u.data(), pos0, T, o.data());
-  for (int64_t i = 0; i < T; ++i) hc_post(cfg_, mix[size_t(i)], &o[size_t(i * d)], X + i * hd);
+  post();
   // MoE sublayer.
-  for (int64_t i = 0; i < T; ++i) {
-    hc_pre(cfg_, b.hc_ffn, X + i * hd, &u[size_t(i * d)], mix[size_t(i)]);
-    rms_norm(&u[size_t(i * d)], b.ffn_norm.data(), &u[size_t(i * d)], d, eps);
-  }
+  pre(b.hc_ffn, b.ffn_norm);
   moe_forward(cfg_, b, u.data(), tokens, T, o.data(), fast() ? Inputs::BF16 : Inputs::F32);
-  for (int64_t i = 0; i < T; ++i) hc_post(cfg_, mix[size_t(i)], &o[size_t(i * d)], X + i * hd);
+  post();
 }
 
 void Model::logits_for(const HcWeights& hc, const std::vector<float>& norm, const float* X, float* out) const {

@@ -139,6 +139,15 @@ inline void prefetch_ahead(const uint8_t* const (&row)[4], int64_t ahead, int64_
     for (int i = 0; i < 4; ++i) _mm_prefetch(reinterpret_cast<const char*>(row[i] + ahead + col_byte<F>(k)), _MM_HINT_T0);
 }
 
+// The weight bytes of the 4-row block at r (up to r1) into L2, while the current block's tiles
+// run: a block is a page or more at V4 widths, and the hardware prefetcher stops at pages.
+inline void prefetch_block(const Weight& w, int64_t r, int64_t r1) {
+  if (r >= r1) return;
+  const char* p = reinterpret_cast<const char*>(w.data + size_t(r) * w.row_bytes());
+  const int64_t bytes = std::min<int64_t>(4, r1 - r) * int64_t(w.row_bytes());
+  for (int64_t b = 0; b < bytes; b += 64) _mm_prefetch(p + b, _MM_HINT_T1);
+}
+
 // Few tokens (decode): 4 rows widened in registers straight into NT x 4 accumulators, in the
 // same order as tile() below, so the result is the same as with a widened panel.
 template <WeightFormat F, int NT>
@@ -212,6 +221,7 @@ void rows_of(const Weight& w, const uint16_t* Xb, int64_t n, float* Y, int64_t r
   for (int64_t r = r0; r < r1; r += 4) {
     const int nr = r1 - r < 4 ? int(r1 - r) : 4;
     for (int i = 0; i < nr; ++i) widen_row<F>(w, r + i, panel.data() + i * K);
+    prefetch_block(w, r + 4, r1);
     int64_t t = 0;
     for (; t + 6 <= n; t += 6) tile<6>(panel.data(), K, Xb + t * K, Y + t * w.rows + r, w.rows, nr);
     const uint16_t* x = Xb + t * K;

@@ -10,6 +10,7 @@
 #include "model/plan.h"
 #include "model/random_checkpoint.h"
 #include "model/sampling.h"
+#include "model/thread_pool.h"
 #include "test_util.h"
 #include "tiny_model.h"
 
@@ -106,6 +107,20 @@ TEST_F(Engine, IncrementalEqualsWhole) {
   model_->options().prefill_chunk = 3;
   KvCache c2 = model_->new_cache();
   expect_same(ref, pieces(c2, toks, {70}));
+}
+
+TEST_F(Engine, TokenParallelPrefillEqualsOneTokenAtATime) {
+  // Prefill splits per-token mHC, norms and RoPE over the pool; with more threads than cores,
+  // every chunk boundary is exercised, and each token must still get decode's exact result.
+  set_thread_count(4);
+  for (bool exact : {true, false}) {
+    model_->options().exact = exact;
+    auto toks = random_tokens(64, 7);
+    Logits ref = whole(toks);
+    KvCache c = model_->new_cache();
+    expect_same(ref, pieces(c, toks, {1}));
+  }
+  set_thread_count(0);
 }
 
 TEST_F(Engine, CompressedEntriesAndKvBytesFollowThePlan) {
