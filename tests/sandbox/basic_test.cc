@@ -105,7 +105,11 @@ TEST_F(SandboxTest, BackgroundProcessesSurviveUntilDestroy) {
   auto r = sh(*box, "nohup sleep 300 >/dev/null 2>&1 & echo started");
   ASSERT_EQ(r.stdout_data, "started\n");
   EXPECT_LT(r.wall_ms, 3000) << "exec must return when its main process exits";
-  r = sh(*box, "for p in /proc/[0-9]*; do cat $p/cmdline | tr '\\0' ' '; echo; done | grep -c '^sleep 300'");
+  // The first exec returns once its shell exits; the background child may not have exec'd
+  // `sleep` yet (nohup runs first), so the next exec looks for it for up to 2 s. A background
+  // process that the first exec's end had killed never shows up.
+  r = sh(*box, "for i in $(seq 40); do n=$(for p in /proc/[0-9]*; do cat $p/cmdline | tr '\\0' ' '; echo; done"
+               " | grep -c '^sleep 300'); [ \"$n\" = 1 ] && break; sleep 0.05; done; echo $n");
   EXPECT_EQ(r.stdout_data, "1\n") << "the background process must still run in the next exec";
   EXPECT_FALSE(sandbox_processes().empty());
   ASSERT_TRUE(box->destroy().ok());
