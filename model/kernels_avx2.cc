@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "model/kernels.h"
+#include "model/quant.h"  // before the target pragma: its inline helpers keep the default target
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")

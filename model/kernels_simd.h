@@ -2,10 +2,12 @@
 // SIMD GEMV/GEMM bodies written once over a vector-traits type V (8 or 16 float lanes) and
 // compiled twice: kernels_avx2.cc and kernels_avx512.cc include this after their
 // `#pragma GCC target`. Only <immintrin.h> code here, no standard-library templates, so no
-// ISA-specific copy of a shared inline function can leak into the rest of the program.
+// ISA-specific copy of a shared inline function can leak into the rest of the program. For the
+// same reason model/quant.h (e8m0_to_float) is included by those files before the pragma.
 #include <immintrin.h>
 
 #include "model/kernels.h"
+#include "model/quant.h"
 
 namespace whalebox::model::simd {
 
@@ -183,11 +185,7 @@ void fp8_decode(const uint8_t* in, int64_t n, float scale, float* out) {
 template <class V>
 void fp8_decode_blocks64(const uint8_t* in, int64_t n, const uint8_t* scales, float* out) {
   for (int64_t b = 0; b < n; b += 64) {
-    const uint32_t e = scales[b / 64];  // as e8m0_to_float: 0 -> 2^-127, 255 -> NaN
-    const uint32_t u = e == 0 ? 0x00400000u : e == 255 ? 0x7fc00000u : e << 23;
-    float f;
-    __builtin_memcpy(&f, &u, 4);
-    fp8_decode<V>(in + b, 64, f, out + b);
+    fp8_decode<V>(in + b, 64, e8m0_to_float(scales[b / 64]), out + b);
   }
 }
 
