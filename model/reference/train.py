@@ -90,6 +90,17 @@ def build_data(run_dir, n_conv, vocab_size, seed, jobs=2):
     return data, tok
 
 
+def padded(rows):
+    """(ids, 0/1 mask) lists of unequal length -> [B, L] tensors, padded with id 2, mask 0."""
+    L = max(len(ids) for ids, _ in rows)
+    ids = torch.full((len(rows), L), 2, dtype=torch.int64)   # pad id 2
+    mask = torch.zeros(len(rows), L)
+    for r, (row, m) in enumerate(rows):
+        ids[r, :len(row)] = torch.tensor(row)
+        mask[r, :len(m)] = torch.tensor(m, dtype=torch.float32)
+    return ids, mask
+
+
 def batches(data, batch, seed, group_len):
     """Batches of conversations that share their first group_len tokens' worth of prompt (the
     system prompt and tool declarations: conversations are grouped by everything before the
@@ -107,13 +118,7 @@ def batches(data, batch, seed, group_len):
             g.shuffle(chunks)
             order = chunks
         pick, order = order[0], order[1:]
-        L = max(len(data[i][0]) for i in pick)
-        ids = torch.full((len(pick), L), 2, dtype=torch.int64)   # pad id 2
-        mask = torch.zeros(len(pick), L)
-        for r, i in enumerate(pick):
-            ids[r, :len(data[i][0])] = torch.tensor(data[i][0])
-            mask[r, :len(data[i][1])] = torch.tensor(data[i][1], dtype=torch.float32)
-        yield ids, mask
+        yield padded([data[i] for i in pick])
 
 
 def copy_batches(data, batch, seed):
@@ -136,18 +141,15 @@ def copy_batches(data, batch, seed):
             span = ids[at:at + span_len]
             filler = lambda n: [ids[pick(len(ids))] for _ in range(n)]
             head, gap = filler(pick(21)), filler(pick(41))
-            rows.append((head + span + gap + span, len(head) + span_len + len(gap) + 1))
-        L = max(len(r) for r, _ in rows)
-        ids = torch.full((batch, L), 2, dtype=torch.int64)
-        mask = torch.zeros(batch, L)
-        for r, (row, start) in enumerate(rows):
-            ids[r, :len(row)] = torch.tensor(row)
-            mask[r, start:len(row)] = 1
-        yield ids, mask
+            row = head + span + gap + span
+            start = len(head) + span_len + len(gap) + 1
+            rows.append((row, [0] * start + [1] * (len(row) - start)))
+        yield padded(rows)
 
 
-def copy_loss(model, ids, mask, run):
-    X = model.streams(ids, run)
+def next_token_loss(model, X, ids, mask):
+    """Cross-entropy of the next token where mask marks a target; X are the streams of ids.
+    Logits only there: the vocab projection is costly."""
     sel = mask[:, 1:].bool()
     return F.cross_entropy(model.logits(X[:, :-1][sel]), ids[:, 1:][sel])
 
@@ -170,17 +172,21 @@ def losses(model, ids, mask, run, share=True):
     P = shared_prefix_len(ids, mask) if share else 0
     if P == 0:
         X = model.streams(ids, run)
-        sel = mask[:, 1:].bool()
-        lm = F.cross_entropy(model.logits(X[:, :-1][sel]), ids[:, 1:][sel])
         Y = model.mtp_streams(X, ids, run)
     else:
         Xp, X = model.shared_streams(ids[0, :P], ids[:, P:], run)
-        sel = mask[:, P + 1:].bool()
-        lm = F.cross_entropy(model.logits(X[:, :-1][sel]), ids[:, P + 1:][sel])
         _, Y = model.shared_mtp_streams(ids[0, :P], ids[:, P:], Xp, X, run)
+    lm = next_token_loss(model, X, ids[:, P:], mask[:, P:])
     sel = mask[:, P + 2:].bool()
     mtp = F.cross_entropy(model.head(model.mtp[0].head_input(Y[:, :-1][sel])), ids[:, P + 2:][sel])
     return lm, mtp
+
+
+def optimizer_step(model, opt, loss):
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
 
 
 def balance_experts(loads, rate):
@@ -260,11 +266,8 @@ def main():
             ids, mask = next(drills)
             for group in opt.param_groups:
                 group["lr"] = args.lr * min(1.0, (step + 1) / args.warmup)
-            loss = copy_loss(model, ids, mask, Run(Numerics()))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
+            loss = next_token_loss(model, model.streams(ids, Run(Numerics())), ids, mask)
+            optimizer_step(model, opt, loss)
             if step % 25 == 0 or step == args.copy_warmup - 1:
                 rec = {"copy_step": step, "copy_loss": round(loss.item(), 4), "elapsed_s": round(time.time() - t0, 1)}
                 log.write(json.dumps(rec) + "\n")
@@ -279,10 +282,7 @@ def main():
         lm, mtp_loss = losses(model, ids, mask, run, share=not args.no_share)
         kl = torch.stack(run.indexer_loss).mean() if run.indexer_loss else torch.zeros(())
         loss = lm + args.mtp_weight * mtp_loss + kl
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        optimizer_step(model, opt, loss)
         balance_experts(run.expert_load, 1e-3)
         tokens += ids.numel()
         if step % 10 == 0 or step == args.steps - 1:
