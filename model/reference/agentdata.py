@@ -404,7 +404,6 @@ def fam_echo(P, files):
     tool result; a small model learns that (induction-style attention) from dense copying first."""
     r = P.rng
     x = P.pick([P.name, P.line, lambda: str(r.randint(0, 99999)), lambda: f"{P.name()} {P.name()}"])()
-    x = x.replace("'", "")
     if r.random() < 0.5:
         yield P.phrase("echo", x=x)
         yield Answer(f"Repeat {x} exactly.", x, [x])
