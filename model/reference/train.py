@@ -15,7 +15,7 @@ import json
 import math
 import multiprocessing
 import os
-
+import socket
 import sys
 
 # BLAS threads are fixed when the library loads, so --threads is read before importing torch.
@@ -29,6 +29,7 @@ import random
 import time
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 
 import agentdata
@@ -72,6 +73,18 @@ def generate(seed):
     return agentdata.conversation(seed, "train")[1]
 
 
+_pool_tok = None
+
+
+def _load_pool_tok(path):
+    global _pool_tok
+    _pool_tok = tok_mod.Tokenizer.load(path)
+
+
+def _encode(messages):
+    return encode_conversation(_pool_tok, messages)
+
+
 def build_data(run_dir, n_conv, vocab_size, seed, jobs=2):
     path = os.path.join(run_dir, "data.pt")
     if os.path.exists(path):
@@ -83,7 +96,8 @@ def build_data(run_dir, n_conv, vocab_size, seed, jobs=2):
     texts = [agentdata.render(m) for m in convs]
     tok = tok_mod.train(texts[:3000], vocab_size)
     tok.save(os.path.join(run_dir, "tokenizer.json"))
-    data = [encode_conversation(tok, m) for m in convs]
+    with multiprocessing.Pool(jobs, _load_pool_tok, (os.path.join(run_dir, "tokenizer.json"),)) as pool:
+        data = pool.map(_encode, convs, chunksize=50)
     torch.save(data, path)
     print(f"data: {n_conv} conversations, {sum(len(d[0]) for d in data)} tokens, vocab {tok.vocab_size}, "
           f"{time.time() - t0:.0f}s", flush=True)
@@ -118,7 +132,7 @@ def batches(data, batch, seed, group_len):
             g.shuffle(chunks)
             order = chunks
         pick, order = order[0], order[1:]
-        yield padded([data[i] for i in pick])
+        yield [data[i] for i in pick]
 
 
 def copy_batches(data, batch, seed):
@@ -144,7 +158,7 @@ def copy_batches(data, batch, seed):
             row = head + span + gap + span
             start = len(head) + span_len + len(gap) + 1
             rows.append((row, [0] * start + [1] * (len(row) - start)))
-        yield padded(rows)
+        yield rows
 
 
 def next_token_loss(model, X, ids, mask):
@@ -182,19 +196,67 @@ def losses(model, ids, mask, run, share=True):
     return lm, mtp
 
 
-def optimizer_step(model, opt, loss):
+# Data parallel over --procs processes (gloo): every process holds the whole model and takes
+# rows rank, rank + procs, ... of each batch; the gradients, each scaled by its process's share of
+# the rows, are summed, so every process takes the same optimizer step and the copies stay equal
+# (checked at every checkpoint). One process runs exactly as before.
+def world():
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+
+def summed(t):
+    """t summed over the processes (in place)."""
+    if dist.is_initialized():
+        dist.all_reduce(t)
+    return t
+
+
+def my_rows(rows):
+    """This process's rows of a batch, padded, and their weight (share of the batch's rows). A
+    process left without a row (a batch smaller than --procs) computes the first with weight 0."""
+    rank, n = world()
+    mine = rows[rank::n]
+    return padded(mine or rows[:1]), len(mine) / len(rows)
+
+
+def sum_gradients(model):
+    """Every gradient summed over the processes, as one all-reduce of one flat buffer."""
+    if not dist.is_initialized():
+        return
+    params = [p for p in model.parameters() if p.requires_grad]
+    flat = summed(torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params]))
+    at = 0
+    for p in params:
+        p.grad = flat[at:at + p.numel()].view_as(p)
+        at += p.numel()
+
+
+def optimizer_step(model, opt, loss, weight=1.0):
     opt.zero_grad(set_to_none=True)
-    loss.backward()
+    (loss * weight if weight != 1.0 else loss).backward()
+    sum_gradients(model)
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
 
 
-def balance_experts(loads, rate):
-    """Aux-loss-free balancing: nudge each score gate's bias towards equal expert load."""
+def balance_experts(loads, rate, weight=1.0):
+    """Aux-loss-free balancing: nudge each score gate's bias towards equal expert load (the load
+    of the whole batch, over all processes)."""
     with torch.no_grad():
         for gate, load in loads:
-            load = load.float()
+            load = summed(load.float() * (weight > 0))
             gate.bias += rate * torch.sign(load.mean() - load)
+
+
+def check_in_sync(model):
+    if not dist.is_initialized():
+        return
+    sums = torch.stack([p.detach().double().sum() for p in model.parameters()])
+    hi, lo = sums.clone(), sums.clone()
+    dist.all_reduce(hi, dist.ReduceOp.MAX)
+    dist.all_reduce(lo, dist.ReduceOp.MIN)
+    if not torch.equal(hi, lo):
+        raise RuntimeError("data-parallel processes diverged: their parameters differ")
 
 
 def lr_at(step, steps, peak, warmup):
@@ -226,16 +288,41 @@ def main():
     ap.add_argument("--copy-warmup", type=int, default=0,
                     help="steps of the copy drill (copy_batches) before the agent data; 0 for none")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2, help="torch/BLAS threads (the machine has 2 cores)")
+    ap.add_argument("--threads", type=int, default=2, help="torch/BLAS threads per process")
+    ap.add_argument("--procs", type=int, default=1,
+                    help="data-parallel processes (gloo); --procs 2 --threads 1 uses 2 cores best")
     ap.add_argument("--no-share", action="store_true",
                     help="compute every conversation in full instead of sharing the common prompt prefix")
     ap.add_argument("--resume", action="store_true")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
     os.makedirs(args.run, exist_ok=True)
     data, tok = build_data(args.run, args.conversations, args.vocab, args.seed)
+    if args.procs == 1:
+        return train_process(args, data, tok)
+    with socket.socket() as s:                  # a free port for the process group's rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    fork = multiprocessing.get_context("fork")   # the children share the loaded data
+    others = [fork.Process(target=train_process, args=(args, data, tok, r, port)) for r in range(1, args.procs)]
+    for p in others:
+        p.start()
+    try:
+        train_process(args, data, tok, 0, port)
+    finally:
+        for p in others:
+            p.join()
+    if any(p.exitcode for p in others):
+        sys.exit(f"train.py: a data-parallel process failed (exit codes {[p.exitcode for p in others]})")
+
+
+def train_process(args, data, tok, rank=0, port=0):
+    if args.procs > 1:
+        torch.set_num_threads(args.threads)
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=args.procs)
+    lead = rank == 0
+    torch.manual_seed(args.seed)
     cfg = whale_tiny_config(tok.vocab_size)
     model = init_weights(Transformer(cfg), args.seed)
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() == 2]
@@ -249,32 +336,39 @@ def main():
         st = torch.load(os.path.join(args.run, "opt.pt"))
         opt.load_state_dict(st["opt"])
         start = st["step"]
-        print(f"resumed at step {start}", flush=True)
+        if lead:
+            print(f"resumed at step {start}", flush=True)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"model: {n_params} parameters; {json.dumps(cfg.compress_ratios)}", flush=True)
+    if lead:
+        print(f"model: {n_params} parameters; {json.dumps(cfg.compress_ratios)}; {args.procs} process(es)", flush=True)
 
     user = tok.added[encoding.USER]
     stream = batches(data, args.batch, args.seed, lambda ids: ids.index(user) if user in ids else len(ids))
     for _ in range(start):
         next(stream)
-    log = open(os.path.join(args.run, "log.jsonl"), "a")
+    log = open(os.path.join(args.run, "log.jsonl"), "a") if lead else None
+
+    def write_log(rec):
+        if lead:
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            print(json.dumps(rec), flush=True)
+
     t0, c0, tokens = time.time(), time.process_time(), 0
     model.train()
     if start == 0 and args.copy_warmup:
         drills = copy_batches(data, 16, args.seed)
         for step in range(args.copy_warmup):
-            ids, mask = next(drills)
+            (ids, mask), weight = my_rows(next(drills))
             for group in opt.param_groups:
                 group["lr"] = args.lr * min(1.0, (step + 1) / args.warmup)
             loss = next_token_loss(model, model.streams(ids, Run(Numerics())), ids, mask)
-            optimizer_step(model, opt, loss)
+            optimizer_step(model, opt, loss, weight)
             if step % 25 == 0 or step == args.copy_warmup - 1:
-                rec = {"copy_step": step, "copy_loss": round(loss.item(), 4), "elapsed_s": round(time.time() - t0, 1)}
-                log.write(json.dumps(rec) + "\n")
-                log.flush()
-                print(json.dumps(rec), flush=True)
+                copy_loss = summed(loss.detach() * weight).item()
+                write_log({"copy_step": step, "copy_loss": round(copy_loss, 4), "elapsed_s": round(time.time() - t0, 1)})
     for step in range(start, args.steps):
-        ids, mask = next(stream)
+        (ids, mask), weight = my_rows(next(stream))
         for group in opt.param_groups:
             group["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
         dense = step < args.dense_frac * args.steps
@@ -282,21 +376,24 @@ def main():
         lm, mtp_loss = losses(model, ids, mask, run, share=not args.no_share)
         kl = torch.stack(run.indexer_loss).mean() if run.indexer_loss else torch.zeros(())
         loss = lm + args.mtp_weight * mtp_loss + kl
-        optimizer_step(model, opt, loss)
-        balance_experts(run.expert_load, 1e-3)
-        tokens += ids.numel()
+        optimizer_step(model, opt, loss, weight)
+        balance_experts(run.expert_load, 1e-3, weight)
+        tokens += ids.numel() * (weight > 0)
         if step % 10 == 0 or step == args.steps - 1:
-            rec = {"step": step, "loss": round(loss.item(), 4), "lm": round(lm.item(), 4),
-                   "mtp": round(mtp_loss.item(), 4), "indexer_kl": round(kl.item(), 4), "dense": dense,
-                   "lr": round(opt.param_groups[0]["lr"], 6), "tok_s": round(tokens / (time.time() - t0), 1),
-                   "elapsed_s": round(time.time() - t0, 1), "cpu_s": round(time.process_time() - c0, 1)}
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
-            print(json.dumps(rec), flush=True)
+            t = summed(torch.stack([loss.detach(), lm.detach(), mtp_loss.detach(), kl.detach()]) * weight).tolist()
+            all_tokens = summed(torch.tensor(float(tokens))).item()
+            write_log({"step": step, "loss": round(t[0], 4), "lm": round(t[1], 4),
+                       "mtp": round(t[2], 4), "indexer_kl": round(t[3], 4), "dense": dense,
+                       "lr": round(opt.param_groups[0]["lr"], 6), "tok_s": round(all_tokens / (time.time() - t0), 1),
+                       "elapsed_s": round(time.time() - t0, 1), "cpu_s": round(summed(torch.tensor(time.process_time() - c0)).item(), 1)})
         if (step + 1) % args.ckpt_every == 0 or step == args.steps - 1:
-            save_checkpoint(args.run, model, opt, step + 1, tok)
-    if args.out:
+            check_in_sync(model)
+            if lead:
+                save_checkpoint(args.run, model, opt, step + 1, tok)
+    if args.out and lead:
         export(model, tok, args.out, {"steps": args.steps, "seed": args.seed})
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def export(model, tok, out, meta):
