@@ -112,7 +112,7 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
   const Config& c = call.c;
   const BlockWeights& b = call.b;
   LayerCache& lc = call.cache;
-  const int64_t d = c.hidden_size, H = c.num_attention_heads, hd = c.head_dim, dq = c.q_lora_rank;
+  const int64_t H = c.num_attention_heads, hd = c.head_dim, dq = c.q_lora_rank;
   const int win = c.sliding_window, ratio = b.ratio;
   const float eps = float(c.rms_norm_eps);
   KvEntryFormat fmt(c, call.layout);
@@ -179,24 +179,25 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
   const Bf16Kernels* bk = call.inputs == Inputs::BF16 && bf16_keys && hd % 32 == 0 && active_isa() == Isa::Avx512
                               ? bf16_kernels()
                               : nullptr;
+  // Two passes. The cache updates run in token order: window entries are staged (the ring
+  // must keep the chunk's earlier windows), compressors append their entries, and each token
+  // records how many compressed entries and indexer keys exist at its position. Then every
+  // token's top-k and attention run in parallel over tokens (nested pool calls run inline, so
+  // each token's arithmetic is the one-token path's). Paged entries do not move once appended.
+  const int64_t eb = fmt.bytes;
+  thread_local std::vector<uint8_t> staged_reused;  // reused: fresh pages per call would fault
+  std::vector<uint8_t>& staged = staged_reused;
+  if (!call.dense_kv) staged.resize(size_t(T * eb));
+  std::vector<int64_t> entries_at(static_cast<size_t>(T)), keys_at(static_cast<size_t>(T));
   for (int64_t i = 0; i < T; ++i) {
     const int64_t t = pos0 + i;
     float* kv_t = &kv[size_t(i * hd)];
-    int64_t S = 0;
     if (call.dense_kv) {
       // Baseline: keep every token's KV in BF16 and attend to all of them.
       for (int64_t e = 0; e < hd; ++e) call.dense_kv->push_back(float_to_bf16(kv_t[e]));
-      const uint16_t* src = call.dense_kv->data();
-      attend(&q[size_t(i * H * hd)], t + 1,
-             [&](int64_t u, float* out, uint16_t* out_bf16) {
-               if (out_bf16) std::memcpy(out_bf16, src + u * hd, sizeof(uint16_t) * size_t(hd));
-               else
-                 for (int64_t e = 0; e < hd; ++e) out[e] = bf16_to_float(src[u * hd + e]);
-             },
-             b.attn_sink.data(), int(H), int(hd), bk, &o[size_t(i * H * hd)]);
       continue;
     }
-    fmt.encode(kv_t, &lc.ring[size_t((t % win) * fmt.bytes)]);
+    fmt.encode(kv_t, &staged[size_t(i * eb)]);
     if (ratio) {
       if (compressor_feed(lc.comp, *b.compressor, &CA[size_t(i * lc.comp.kappa * hd)],
                           &CG[size_t(i * lc.comp.kappa * hd)], t, entry.data())) {
@@ -204,7 +205,6 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
         fmt.encode(entry.data(), lc.compressed.append());
       }
     }
-    std::vector<int32_t> chosen;
     if (ratio == 4) {
       if (compressor_feed(lc.index_comp, *b.idx_compressor, &IA[size_t(i * 2 * ci)], &IG[size_t(i * 2 * ci)], t,
                           ikey.data())) {
@@ -212,27 +212,59 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
         if (!plain) hadamard(ikey.data(), ci);
         ifmt.encode(ikey.data(), lc.index_keys.append());
       }
-      float* qi = &qI[size_t(i * ni * ci)];
-      const bool int8 = call.int8_indexer && call.layout == KvLayout::Production;
-      indexer_prepare_query(c, call.rope, qi, t, !plain, call.fp4_queries && !plain && !int8);
-      chosen = int8 ? indexer_topk_fp4(c, lc.index_keys, lc.index_keys.size(), qi, &wI[size_t(i * ni)])
-                    : indexer_topk(c, call.layout, lc.index_keys, lc.index_keys.size(), qi, &wI[size_t(i * ni)]);
-      if (call.trace) call.trace->topk[b.index].push_back(chosen);
-    } else if (ratio) {
-      chosen.resize(size_t(lc.compressed.size()));
-      for (size_t j = 0; j < chosen.size(); ++j) chosen[j] = int32_t(j);
     }
-    // Keys: the window (positions max(0, t-win+1) .. t) then the chosen compressed entries.
-    const int64_t w0 = std::max<int64_t>(0, t - win + 1), nw = t - w0 + 1;
-    S = nw + int64_t(chosen.size());
-    attend(&q[size_t(i * H * hd)], S,
-           [&](int64_t u, float* out, uint16_t* out_bf16) {
-             const uint8_t* e = u < nw ? &lc.ring[size_t(((w0 + u) % win) * fmt.bytes)] : lc.compressed.at(chosen[size_t(u - nw)]);
-             if (out_bf16) fmt.decode_bf16(e, out_bf16);
-             else fmt.decode(e, out);
-           },
-           b.attn_sink.data(), int(H), int(hd), bk, &o[size_t(i * H * hd)]);
+    entries_at[size_t(i)] = lc.compressed.size();
+    keys_at[size_t(i)] = lc.index_keys.size();
   }
+  std::vector<std::vector<int32_t>> chosen_by_token(call.trace && ratio == 4 && !call.dense_kv ? size_t(T) : 0);
+  parallel_for(T, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t t = pos0 + i;
+      if (call.dense_kv) {
+        const uint16_t* src = call.dense_kv->data();
+        attend(&q[size_t(i * H * hd)], t + 1,
+               [&](int64_t u, float* out, uint16_t* out_bf16) {
+                 if (out_bf16) std::memcpy(out_bf16, src + u * hd, sizeof(uint16_t) * size_t(hd));
+                 else
+                   for (int64_t e = 0; e < hd; ++e) out[e] = bf16_to_float(src[u * hd + e]);
+               },
+               b.attn_sink.data(), int(H), int(hd), bk, &o[size_t(i * H * hd)]);
+        continue;
+      }
+      std::vector<int32_t> chosen;
+      if (ratio == 4) {
+        float* qi = &qI[size_t(i * ni * ci)];
+        const bool int8 = call.int8_indexer && call.layout == KvLayout::Production;
+        indexer_prepare_query(c, call.rope, qi, t, !plain, call.fp4_queries && !plain && !int8);
+        const int64_t nk = keys_at[size_t(i)];
+        chosen = int8 ? indexer_topk_fp4(c, lc.index_keys, nk, qi, &wI[size_t(i * ni)])
+                      : indexer_topk(c, call.layout, lc.index_keys, nk, qi, &wI[size_t(i * ni)]);
+        if (call.trace) chosen_by_token[size_t(i)] = chosen;
+      } else if (ratio) {
+        chosen.resize(size_t(entries_at[size_t(i)]));
+        for (size_t j = 0; j < chosen.size(); ++j) chosen[j] = int32_t(j);
+      }
+      // Keys: the window (positions max(0, t-win+1) .. t: this chunk's from the staged
+      // entries, earlier ones from the ring) then the chosen compressed entries.
+      const int64_t w0 = std::max<int64_t>(0, t - win + 1), nw = t - w0 + 1;
+      const int64_t S = nw + int64_t(chosen.size());
+      attend(&q[size_t(i * H * hd)], S,
+             [&](int64_t u, float* out, uint16_t* out_bf16) {
+               const int64_t p = w0 + u;
+               const uint8_t* e = u >= nw    ? lc.compressed.at(chosen[size_t(u - nw)])
+                                  : p >= pos0 ? &staged[size_t((p - pos0) * eb)]
+                                              : &lc.ring[size_t((p % win) * eb)];
+               if (out_bf16) fmt.decode_bf16(e, out_bf16);
+               else fmt.decode(e, out);
+             },
+             b.attn_sink.data(), int(H), int(hd), bk, &o[size_t(i * H * hd)]);
+    }
+  });
+  if (!call.dense_kv)
+    for (int64_t i = std::max<int64_t>(0, T - win); i < T; ++i)
+      std::memcpy(&lc.ring[size_t(((pos0 + i) % win) * eb)], &staged[size_t(i * eb)], size_t(eb));
+  if (call.trace)
+    for (auto& chosen : chosen_by_token) call.trace->topk[b.index].push_back(std::move(chosen));
 
   // Inverse RoPE at the query position, then the grouped low-rank output projection.
   parallel_for(T, 8, [&](int64_t i0, int64_t i1) {
