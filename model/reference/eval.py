@@ -43,8 +43,8 @@ def same_call(call, expected):
     return args == expected.args
 
 
-def run_task(model, tok, seed, log=None):
-    ep = agentdata.Episode(seed, "heldout")
+def run_task(model, tok, seed, log=None, split="heldout"):
+    ep = agentdata.Episode(seed, split)
     workdir = tempfile.mkdtemp(prefix="whale-eval-")
     stats = {"family": ep.family, "dsml_turns": 0, "well_formed": 0, "expected_calls": 0, "right_calls": 0,
              "correct": False, "turns": []}
@@ -127,7 +127,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", help="directory with config.json, model.safetensors, tokenizer.json")
     ap.add_argument("--tasks", type=int, default=200)
-    ap.add_argument("--first-seed", type=int, default=10_000_000, help="held-out task seeds start here")
+    ap.add_argument("--first-seed", type=int, default=10_000_000, help="task seeds start here")
+    ap.add_argument("--split", choices=["heldout", "train"], default="heldout",
+                    help="train: fresh tasks with training names and phrasings (a diagnostic: what the "
+                         "model does on the kind of data it saw; use seeds no training run drew, e.g. 20000000)")
     ap.add_argument("--shard", default="0/1", help="i/n: evaluate every n-th task starting at i (parallel runs)")
     ap.add_argument("--log", default="", help="write one JSON line per task here")
     ap.add_argument("--summarize", nargs="+", metavar="LOG", help="only combine the --log files of parallel shards")
@@ -146,7 +149,7 @@ def main():
     t0 = time.time()
     results = []
     for k in range(i, args.tasks, n):
-        results.append(run_task(model, tok, args.first_seed + k, log))
+        results.append(run_task(model, tok, args.first_seed + k, log, args.split))
         if len(results) % 10 == 0:
             print(json.dumps({"done": len(results), "elapsed_s": round(time.time() - t0), **summarize(results)}),
                   flush=True)
