@@ -12,12 +12,8 @@ import encoding
 
 DIGITS = r"\p{N}{1,3}"
 CJK = "[一-龥\u3040-ゟ゠-ヿ]+"
-# Words and punctuation runs carry the space that follows them, never one before them, so a
-# name splits into the same pieces wherever it stands (its last piece may carry a space). With
-# V4's leading-space words (" juniper") the request's " jun|i|per68.out" and the DSML argument's
-# "j|un|i|per68.out" (after '">') were different token sequences, in 57 of 229 held-out names;
-# a small model cannot learn to copy across that. Costs 9 % more tokens per conversation.
-WORDS = r"[\p{L}\p{M}]+[^\S\r\n]?|[\p{P}\p{S}]+[^\S\r\n]?|\s*[\r\n]+|[^\S\r\n]+"
+WORDS = (r"[!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+|"
+         r" ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 SPLITS = [regex.compile(p) for p in (DIGITS, CJK, WORDS)]
 
 # Ids of the first special tokens follow V4 (BOS 0, EOS 1, pad 2); the rest go after the merges.
