@@ -200,6 +200,17 @@ def losses(model, ids, mask, run, share=True):
 # rows rank, rank + procs, ... of each batch; the gradients, each scaled by its process's share of
 # the rows, are summed, so every process takes the same optimizer step and the copies stay equal
 # (checked at every checkpoint). One process runs exactly as before.
+def free_port():
+    """A free localhost port for the process group's rendezvous."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def join_process_group(rank, procs, port):
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=procs)
+
+
 def world():
     return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
@@ -301,9 +312,7 @@ def main():
     data, tok = build_data(args.run, args.conversations, args.vocab, args.seed)
     if args.procs == 1:
         return train_process(args, data, tok)
-    with socket.socket() as s:                  # a free port for the process group's rendezvous
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     fork = multiprocessing.get_context("fork")   # the children share the loaded data
     others = [fork.Process(target=train_process, args=(args, data, tok, r, port)) for r in range(1, args.procs)]
     for p in others:
@@ -320,7 +329,7 @@ def main():
 def train_process(args, data, tok, rank=0, port=0):
     if args.procs > 1:
         torch.set_num_threads(args.threads)
-        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=args.procs)
+        join_process_group(rank, args.procs, port)
     lead = rank == 0
     torch.manual_seed(args.seed)
     cfg = whale_tiny_config(tok.vocab_size)

@@ -109,7 +109,7 @@ class CopyDrillTest(unittest.TestCase):
 
 def _data_parallel_gradients(rank, port, rows, out):
     import torch.distributed as dist
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    train.join_process_group(rank, 2, port)
     cfg = small_config([0, 4, 16, 0], window=16, topk=4)
     model = M.init_weights(M.Transformer(cfg), 3)
     (ids, mask), weight = train.my_rows(rows)
@@ -129,7 +129,6 @@ def _data_parallel_gradients(rank, port, rows, out):
 class DataParallelTest(unittest.TestCase):
     def test_two_processes_give_the_full_batch_gradient(self):
         import multiprocessing
-        import socket
         # Four rows with the same number of trained tokens, so the mean of the two processes'
         # per-row-half means is the full batch's mean.
         ids, mask = batch(40, [90, 90, 90, 90], 300, 6)
@@ -140,9 +139,7 @@ class DataParallelTest(unittest.TestCase):
         lm, _ = train.losses(model, ids, mask, run)
         lm.backward()
         train.balance_experts(run.expert_load, 1e-3)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = train.free_port()
         fork = multiprocessing.get_context("fork")
         out = fork.Queue()
         procs = [fork.Process(target=_data_parallel_gradients, args=(r, port, rows, out)) for r in range(2)]
