@@ -56,6 +56,50 @@ std::vector<int32_t> indexer_topk(const Config& c, KvLayout layout, const PagedE
   return idx;
 }
 
+namespace {
+
+// Exact top-k positions in ascending order (ties: lower positions). A histogram of the top 12
+// bits of order-preserving keys finds the k-th value's bucket; a second pass collects, in
+// order, the positions of the buckets above it (all chosen) and of its own bucket, the only
+// values then searched.
+std::vector<int32_t> topk_exact(const float* scores, int64_t n, int64_t k) {
+  auto bucket_of = [](float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return int((u & 0x80000000u ? ~u : u | 0x80000000u) >> 20);
+  };
+  std::vector<uint32_t> hist(4096, 0);
+  for (int64_t j = 0; j < n; ++j) ++hist[size_t(bucket_of(scores[j]))];
+  int64_t above_bucket = 0;
+  int bucket = 4095;
+  for (; bucket > 0 && above_bucket + hist[size_t(bucket)] < k; --bucket) above_bucket += hist[size_t(bucket)];
+  std::vector<int32_t> above, members;
+  above.reserve(size_t(above_bucket)), members.reserve(hist[size_t(bucket)]);
+  for (int64_t j = 0; j < n; ++j) {
+    const int b = bucket_of(scores[j]);
+    if (b > bucket) above.push_back(int32_t(j));
+    else if (b == bucket) members.push_back(int32_t(j));
+  }
+  std::vector<float> v;
+  v.reserve(members.size());
+  for (int32_t j : members) v.push_back(scores[j]);
+  const int64_t r = k - above_bucket - 1;  // rank of the k-th value within its bucket
+  std::nth_element(v.begin(), v.begin() + r, v.end(), std::greater<float>());
+  const float kth = v[size_t(r)];
+  // The bucket's members above the k-th value, then its lowest-position ties up to k.
+  int64_t ties = k - above_bucket;
+  for (int32_t j : members) ties -= scores[j] > kth;
+  std::vector<int32_t> in_bucket;
+  in_bucket.reserve(size_t(k - above_bucket));
+  for (int32_t j : members)
+    if (scores[j] > kth || (scores[j] == kth && ties-- > 0)) in_bucket.push_back(j);
+  std::vector<int32_t> idx(static_cast<size_t>(k));
+  std::merge(above.begin(), above.end(), in_bucket.begin(), in_bucket.end(), idx.begin());
+  return idx;
+}
+
+}  // namespace
+
 std::vector<int32_t> topk_indices(const std::vector<float>& scores, int64_t k) {
   const int64_t n = int64_t(scores.size());
   std::vector<int32_t> idx;
@@ -65,33 +109,31 @@ std::vector<int32_t> topk_indices(const std::vector<float>& scores, int64_t k) {
     for (int64_t j = 0; j < n; ++j) idx[size_t(j)] = int32_t(j);
     return idx;
   }
-  // The k-th highest value: a histogram of the top 12 bits of order-preserving keys finds its
-  // bucket in one pass, then only that bucket is searched. Then every index above it and the
-  // lowest-index ties at it.
-  auto order_key = [](float f) {
-    uint32_t u;
-    std::memcpy(&u, &f, 4);
-    return u & 0x80000000u ? ~u : u | 0x80000000u;
-  };
-  std::vector<uint32_t> hist(4096, 0);
-  for (float s : scores) ++hist[order_key(s) >> 20];
-  int64_t above_bucket = 0;
-  int bucket = 4095;
-  for (; bucket > 0 && above_bucket + hist[size_t(bucket)] < k; --bucket) above_bucket += hist[size_t(bucket)];
-  std::vector<float> v;
-  v.reserve(hist[size_t(bucket)]);
-  for (float s : scores)
-    if (int(order_key(s) >> 20) == bucket) v.push_back(s);
-  const int64_t r = k - above_bucket - 1;  // rank of the k-th value within its bucket
-  std::nth_element(v.begin(), v.begin() + r, v.end(), std::greater<float>());
-  const float kth = v[size_t(r)];
-  int64_t above = 0;
-  for (float s : scores) above += s > kth;
-  int64_t ties = k - above;
-  idx.reserve(size_t(k));
-  for (int64_t j = 0; j < n; ++j)
-    if (scores[size_t(j)] > kth || (scores[size_t(j)] == kth && ties-- > 0)) idx.push_back(int32_t(j));
-  return idx;
+  // Long lists (a CSA layer scores n/4 keys: 262,144 at 1M tokens): a strided sample of 4,096
+  // scores gives a threshold that about 2k + n/512 scores reach; one cheap pass collects them,
+  // in order, and the exact selection runs on those alone. Every score at or above the k-th
+  // is among them whenever at least k are, so the result is the same; a sample that misleads
+  // (fewer than k reach it) falls back to the whole list.
+  constexpr int64_t kSample = 4096;
+  const int64_t stride = n / kSample, rank = 2 * k * kSample / n + 8;
+  if (stride >= 16 && rank < kSample) {
+    std::vector<float> sample(static_cast<size_t>(kSample));
+    for (int64_t i = 0; i < kSample; ++i) sample[size_t(i)] = scores[size_t(i * stride)];
+    std::nth_element(sample.begin(), sample.begin() + rank, sample.end(), std::greater<float>());
+    const float threshold = sample[size_t(rank)];
+    std::vector<int32_t> at;
+    at.reserve(size_t(4 * k + 8 * stride));
+    for (int64_t j = 0; j < n; ++j)
+      if (scores[size_t(j)] >= threshold) at.push_back(int32_t(j));
+    if (int64_t(at.size()) >= k) {
+      std::vector<float> reached(at.size());
+      for (size_t i = 0; i < at.size(); ++i) reached[i] = scores[size_t(at[i])];
+      idx = topk_exact(reached.data(), int64_t(reached.size()), k);
+      for (auto& j : idx) j = at[size_t(j)];
+      return idx;
+    }
+  }
+  return topk_exact(scores.data(), n, k);
 }
 
 void indexer_scores_fp4_scalar(const Config& c, const PagedEntries& keys, int64_t n, const uint8_t* q,

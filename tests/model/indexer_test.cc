@@ -63,16 +63,28 @@ TEST(Indexer, Int8ScoresEqualScalarSums) {
 
 TEST(Indexer, TopKKeepsHighestScoresAndLowerIndicesOnTies) {
   std::mt19937 rng(11);
-  std::vector<float> s(5000);
-  for (auto& x : s) x = float(rng() % 300);  // many ties
-  for (int64_t k : {1, 7, 512, 4999, 5000, 6000}) {
+  auto expect_topk = [](const std::vector<float>& s, int64_t k, const char* what) {
     auto got = topk_indices(s, k);
     std::vector<int32_t> order(s.size());
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return s[size_t(a)] > s[size_t(b)]; });
     order.resize(size_t(std::min<int64_t>(k, int64_t(s.size()))));
     std::sort(order.begin(), order.end());
-    EXPECT_EQ(got, order) << "k " << k;
+    EXPECT_EQ(got, order) << what << ": n " << s.size() << " k " << k;
+  };
+  // 5,000 scores take the whole-list path; 200,000 (a CSA layer near 800K tokens) the sampled
+  // threshold. Many ties, both signs.
+  for (int64_t n : {5000, 200000}) {
+    std::vector<float> s(static_cast<size_t>(n));
+    for (auto& x : s) x = float(int(rng() % 300) - 100) * 0.5f;
+    for (int64_t k : {int64_t(1), int64_t(7), int64_t(512), n / 3, n - 1, n, n + 1000}) expect_topk(s, k, "random");
+    EXPECT_TRUE(topk_indices(s, 0).empty());
   }
-  EXPECT_TRUE(topk_indices(s, 0).empty());
+  // A sample that misleads: every sampled position (stride 196,608 / 4,096 = 48) holds the one
+  // high value, so the threshold lets only 4,096 scores through, fewer than k = 5,000.
+  std::vector<float> s(196608, 0.0f);
+  for (size_t j = 0; j < s.size(); j += 48) s[j] = 1.0f;
+  for (size_t j = 7; j < s.size(); j += 97) s[j] = 0.5f;
+  expect_topk(s, 5000, "misleading sample");
+  expect_topk(s, 300, "misleading sample, small k");
 }
