@@ -28,7 +28,9 @@ namespace {
 using KeyFn = std::function<void(int64_t, float*, uint16_t*)>;
 void attend(const float* q, int64_t S, const KeyFn& key, const float* sink, int H, int hd, const Bf16Kernels* bk,
             float* o) {
-  constexpr int64_t kChunk = 16;  // 16 decoded keys (32 KB at hd 512) stay in L1 for both passes
+  // 32 keys per chunk: P.V reloads its accumulators once per chunk, so longer chunks amortise
+  // that; 32 decoded keys (64 KB as BF16 keys + pairs at hd 512) stay in L2 for both passes.
+  constexpr int64_t kChunk = 32;
   const float scale = 1.0f / std::sqrt(float(hd));
   const int64_t chunks = (S + kChunk - 1) / kChunk;
   // A few parts per thread, claimed dynamically: a thread that is descheduled (busy machine)
@@ -66,6 +68,11 @@ void attend(const float* q, int64_t S, const KeyFn& key, const float* sink, int 
           for (int64_t u = 0; u < n; ++u) key(u0 + u, &kbuf[size_t(u * hd)], nullptr);
           attn_scores(q, kbuf.data(), n, H, hd, scale, sc.data());  // sc[h * n + u]
         }
+        if (bk) {
+          bk->attn_softmax(sc.data(), n, H, hd, m, l, a, pb.data(), n2);
+          bk->attn_pv(pb.data(), kp.data(), n2, H, hd, a);
+          continue;
+        }
         for (int h = 0; h < H; ++h) {
           float* sh = &sc[size_t(h * n)];
           float cm = m[h];
@@ -78,16 +85,9 @@ void attend(const float* q, int64_t S, const KeyFn& key, const float* sink, int 
             }
             m[h] = cm;
           }
-          if (bk) {
-            uint16_t* ph = &pb[size_t(h * n2)];
-            for (int64_t u = 0; u < n; ++u) l[h] += bf16_to_float(ph[u] = float_to_bf16(std::exp(sh[u] - cm)));
-            if (n2 > n) ph[n] = 0;
-          } else {
-            for (int64_t u = 0; u < n; ++u) l[h] += (sh[u] = std::exp(sh[u] - cm));
-          }
+          for (int64_t u = 0; u < n; ++u) l[h] += (sh[u] = std::exp(sh[u] - cm));
         }
-        if (bk) bk->attn_pv(pb.data(), kp.data(), n2, H, hd, a);
-        else attn_pv(sc.data(), kbuf.data(), n, H, hd, a);
+        attn_pv(sc.data(), kbuf.data(), n, H, hd, a);
       }
     }
   });
@@ -248,12 +248,23 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
       // entries, earlier ones from the ring) then the chosen compressed entries.
       const int64_t w0 = std::max<int64_t>(0, t - win + 1), nw = t - w0 + 1;
       const int64_t S = nw + int64_t(chosen.size());
+      auto entry_at = [&](int64_t u) -> const uint8_t* {
+        const int64_t p = w0 + u;
+        return u >= nw ? lc.compressed.at(chosen[size_t(u - nw)])
+               : p >= pos0 ? &staged[size_t((p - pos0) * eb)]
+                           : &lc.ring[size_t((p % win) * eb)];
+      };
       attend(&q[size_t(i * H * hd)], S,
              [&](int64_t u, float* out, uint16_t* out_bf16) {
-               const int64_t p = w0 + u;
-               const uint8_t* e = u >= nw    ? lc.compressed.at(chosen[size_t(u - nw)])
-                                  : p >= pos0 ? &staged[size_t((p - pos0) * eb)]
-                                              : &lc.ring[size_t((p % win) * eb)];
+               // Long contexts stream entries from memory (HCA: all of them; CSA: the chosen,
+               // scattered). attend() decodes a chunk of keys, then computes on it: fetching
+               // the next chunk's entries now lets that compute hide their misses.
+               constexpr int64_t kAhead = 32;
+               if (u + kAhead < S) {
+                 const char* next = reinterpret_cast<const char*>(entry_at(u + kAhead));
+                 for (int64_t off = 0; off < eb; off += 64) __builtin_prefetch(next + off);
+               }
+               const uint8_t* e = entry_at(u);
                if (out_bf16) fmt.decode_bf16(e, out_bf16);
                else fmt.decode(e, out);
              },

@@ -86,6 +86,11 @@ struct Bf16Kernels {
   void (*attn_key_pairs)(const uint16_t* kb, int64_t n, int hd, uint16_t* kp);
   // sc[h * n + u] = scale * sum_d qb[h, d] * kb[u, d] (VDPBF16PS, FP32 accumulation).
   void (*attn_scores)(const uint16_t* qb, const uint16_t* kb, int64_t n, int H, int hd, float scale, float* sc);
+  // One chunk's online-softmax step per head: m[h] raised to the chunk's highest score (l[h]
+  // and acc[h, :] rescaled by e^(old - new)), pb[h * n2 + u] = BF16(e^(sc[h * n + u] - m[h]))
+  // (a padding key u = n zero), and the rounded probabilities added to l[h].
+  void (*attn_softmax)(const float* sc, int64_t n, int H, int hd, float* m, float* l, float* acc, uint16_t* pb,
+                       int64_t n2);
   // acc[h, :] += sum_u pb[h * n2 + u] * k_u over the n2 (even) keys of kp.
   void (*attn_pv)(const uint16_t* pb, const uint16_t* kp, int64_t n2, int H, int hd, float* acc);
 };

@@ -5,6 +5,7 @@
 // tree, whatever the number of tokens in the call: decode (n = 1) and prefill give
 // bit-identical results.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -307,6 +308,52 @@ void attn_key_pairs(const uint16_t* kb, int64_t n, int hd, uint16_t* kp) {
   }
 }
 
+// e^x, within 2 ulp: x = n ln2 + r (|r| <= ln2 / 2, ln2 in two parts), e^r by its degree-6
+// Taylor polynomial, times 2^n by VSCALEFPS (which also flushes x < -104 to 0).
+inline __m512 exp_ps(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 720);
+  for (float c : {1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f}) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+  return _mm512_scalef_ps(p, n);
+}
+
+void attn_softmax(const float* sc, int64_t n, int H, int hd, float* m, float* l, float* acc, uint16_t* pb, int64_t n2) {
+  for (int h = 0; h < H; ++h) {
+    const float* sh = sc + h * n;
+    __m512 vmax = _mm512_set1_ps(-INFINITY);
+    for (int64_t u = 0; u < n; u += 16) {
+      const __mmask16 k = n - u >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - u)) - 1);
+      vmax = _mm512_mask_max_ps(vmax, k, vmax, _mm512_maskz_loadu_ps(k, sh + u));
+    }
+    const float cm = std::max(m[h], _mm512_reduce_max_ps(vmax));
+    if (cm > m[h]) {
+      if (m[h] != -INFINITY) {
+        const float r = std::exp(m[h] - cm);
+        l[h] *= r;
+        const __m512 vr = _mm512_set1_ps(r);
+        for (int d = 0; d < hd; d += 16) _mm512_storeu_ps(acc + h * hd + d, _mm512_mul_ps(_mm512_loadu_ps(acc + h * hd + d), vr));
+      }
+      m[h] = cm;
+    }
+    uint16_t* ph = pb + h * n2;
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t u = 0; u < n; u += 16) {
+      const __mmask16 k = n - u >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - u)) - 1);
+      const __m512 p = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, sh + u), _mm512_set1_ps(cm)));
+      const __m256i p16 = (__m256i)_mm512_cvtneps_pbh(p);
+      _mm256_mask_storeu_epi16(ph + u, k, p16);
+      const __m512 rounded = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(p16), 16));
+      sum = _mm512_mask_add_ps(sum, k, sum, rounded);
+    }
+    if (n2 > n) ph[n] = 0;
+    l[h] += _mm512_reduce_add_ps(sum);
+  }
+}
+
 // NH heads x NK keys of scores, one accumulator each, dims in order.
 template <int NH, int NK>
 inline void scores_block(const uint16_t* qb, const uint16_t* kb, int64_t n, int hd, float scale, float* sc, int h,
@@ -322,8 +369,30 @@ inline void scores_block(const uint16_t* qb, const uint16_t* kb, int64_t n, int 
       for (int j = 0; j < NK; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], qv, kv[j]);
     }
   }
-  for (int i = 0; i < NH; ++i)
-    for (int j = 0; j < NK; ++j) sc[(h + i) * n + u + j] = _mm512_reduce_add_ps(acc[i][j]) * scale;
+  if constexpr (NH == 4 && NK == 4) {
+    // The 16 horizontal sums as one tree (45 shuffles and adds, not 16 reductions of 8):
+    // 128-bit lane i of the result holds head h + i's scores of keys u .. u + 3.
+    __m512 t[8], w[4];
+    for (int k = 0; k < 8; ++k) {
+      const __m512 a = acc[k / 2][(2 * k) % 4], b = acc[k / 2][(2 * k) % 4 + 1];
+      t[k] = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+    }
+    for (int k = 0; k < 4; ++k) {
+      const __m512d a = _mm512_castps_pd(t[2 * k]), b = _mm512_castps_pd(t[2 * k + 1]);
+      w[k] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+    }
+    const __m512 s01 = _mm512_add_ps(_mm512_shuffle_f32x4(w[0], w[1], 0x88), _mm512_shuffle_f32x4(w[0], w[1], 0xdd));
+    const __m512 s23 = _mm512_add_ps(_mm512_shuffle_f32x4(w[2], w[3], 0x88), _mm512_shuffle_f32x4(w[2], w[3], 0xdd));
+    const __m512 all = _mm512_mul_ps(
+        _mm512_add_ps(_mm512_shuffle_f32x4(s01, s23, 0x88), _mm512_shuffle_f32x4(s01, s23, 0xdd)), _mm512_set1_ps(scale));
+    _mm_storeu_ps(sc + (h + 0) * n + u, _mm512_extractf32x4_ps(all, 0));
+    _mm_storeu_ps(sc + (h + 1) * n + u, _mm512_extractf32x4_ps(all, 1));
+    _mm_storeu_ps(sc + (h + 2) * n + u, _mm512_extractf32x4_ps(all, 2));
+    _mm_storeu_ps(sc + (h + 3) * n + u, _mm512_extractf32x4_ps(all, 3));
+  } else {
+    for (int i = 0; i < NH; ++i)
+      for (int j = 0; j < NK; ++j) sc[(h + i) * n + u + j] = _mm512_reduce_add_ps(acc[i][j]) * scale;
+  }
 }
 
 template <int NK>
@@ -380,7 +449,8 @@ void attn_pv(const uint16_t* pb, const uint16_t* kp, int64_t n2, int H, int hd, 
 namespace whalebox::model {
 
 const Bf16Kernels* bf16_kernels() {
-  static const Bf16Kernels k{bf16_rows, round_inputs, fp4_input_order, kv_entry, attn_key_pairs, attn_scores, attn_pv};
+  static const Bf16Kernels k{bf16_rows,   round_inputs, fp4_input_order, kv_entry, attn_key_pairs, attn_scores,
+                             attn_softmax, attn_pv};
   __builtin_cpu_init();
   static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                          __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vbmi");

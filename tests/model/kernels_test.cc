@@ -287,6 +287,33 @@ TEST(KernelsMisc, Bf16AttentionChunkKernelsMatchScalar) {
     // FP32 accumulation of hd (or n) products of magnitude ~1: error well under 1e-5 * sqrt(terms).
     for (size_t i = 0; i < sc.size(); ++i) ASSERT_NEAR(sc[i], ref_s[i], 2e-6 * hd) << H << "x" << hd << "x" << n << " score " << i;
     for (size_t i = 0; i < acc.size(); ++i) ASSERT_NEAR(acc[i], ref_a[i], 2e-6 * (n + 1)) << H << "x" << hd << "x" << n << " acc " << i;
+    // The online-softmax step: on a first chunk (running max -inf) and on a later one whose
+    // max is higher (rescale) or lower, against the scalar step with std::exp.
+    for (float prior : {-INFINITY, -3.0f, 40.0f}) {
+      std::vector<float> m(size_t(H), prior), l(size_t(H), 2.0f), a(size_t(H * hd), 1.5f);
+      std::vector<float> rm = m, rl = l, ra = a;
+      std::vector<uint16_t> p(size_t(H * n2), 0xffff);
+      bk->attn_softmax(sc.data(), n, H, hd, m.data(), l.data(), a.data(), p.data(), n2);
+      for (int h = 0; h < H; ++h) {
+        float cm = rm[size_t(h)];
+        for (int u = 0; u < n; ++u) cm = std::max(cm, sc[size_t(h * n + u)]);
+        if (cm > rm[size_t(h)]) {
+          const float r = rm[size_t(h)] == -INFINITY ? 1.0f : std::exp(rm[size_t(h)] - cm);
+          rl[size_t(h)] *= rm[size_t(h)] == -INFINITY ? 1.0f : r;
+          for (int d = 0; d < hd; ++d) ra[size_t(h * hd + d)] *= r;
+          rm[size_t(h)] = cm;
+        }
+        ASSERT_EQ(m[size_t(h)], rm[size_t(h)]);
+        for (int u = 0; u < n; ++u) {
+          const float want = std::exp(sc[size_t(h * n + u)] - cm), got = bf16_to_float(p[size_t(h * n2 + u)]);
+          ASSERT_NEAR(got, want, want / 128) << "prior " << prior << " head " << h << " key " << u;  // BF16: 8 bits
+          rl[size_t(h)] += got;
+        }
+        if (n2 > n) ASSERT_EQ(p[size_t(h * n2 + n)], 0);
+        ASSERT_NEAR(l[size_t(h)], rl[size_t(h)], 1e-6f * rl[size_t(h)]);
+        for (int d = 0; d < hd; ++d) ASSERT_FLOAT_EQ(a[size_t(h * hd + d)], ra[size_t(h * hd + d)]);
+      }
+    }
     // q really is rounded: the FP32 kernel on the FP32 q differs somewhere.
     std::vector<float> f32(sc.size());
     attn_scores(q.data(), k.data(), n, H, hd, 0.125f, f32.data());
