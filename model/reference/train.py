@@ -85,7 +85,7 @@ def _encode(messages):
     return encode_conversation(_pool_tok, messages)
 
 
-def build_data(run_dir, n_conv, vocab_size, seed, jobs=2):
+def build_data(run_dir, n_conv, vocab_size, seed, word_split, jobs=2):
     path = os.path.join(run_dir, "data.pt")
     if os.path.exists(path):
         return torch.load(path), tok_mod.Tokenizer.load(os.path.join(run_dir, "tokenizer.json"))
@@ -94,7 +94,7 @@ def build_data(run_dir, n_conv, vocab_size, seed, jobs=2):
     with multiprocessing.Pool(jobs) as pool:
         convs = pool.map(generate, [seed * 1_000_000 + i for i in range(n_conv)], chunksize=50)
     texts = [agentdata.render(m) for m in convs]
-    tok = tok_mod.train(texts[:3000], vocab_size)
+    tok = tok_mod.train(texts[:3000], vocab_size, word_split)
     tok.save(os.path.join(run_dir, "tokenizer.json"))
     with multiprocessing.Pool(jobs, _load_pool_tok, (os.path.join(run_dir, "tokenizer.json"),)) as pool:
         data = pool.map(_encode, convs, chunksize=50)
@@ -276,6 +276,17 @@ def lr_at(step, steps, peak, warmup):
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup))))
 
 
+def tie_head(model):
+    """One matrix for the input embedding and the output head, so the head scores a token by
+    its own embedding direction: a head that copies a token from the context then works for
+    rare name pieces too, whose untied head rows barely train. Initialised at the untied head's
+    scale (std d^-1/2; the untied embedding starts at std 1). State dicts and exports keep
+    both names (equal tensors), so every loader sees an ordinary untied model."""
+    with torch.no_grad():
+        model.embed.weight.mul_(model.cfg.hidden_size ** -0.5)
+    model.head.weight = model.embed.weight
+
+
 def save_checkpoint(run_dir, model, opt, step, tok):
     ck = os.path.join(run_dir, "ckpt")
     safetensors_io.save_model(model, ck, "fp32", {"step": step})
@@ -298,6 +309,10 @@ def main():
     ap.add_argument("--ckpt-every", type=int, default=25)
     ap.add_argument("--copy-warmup", type=int, default=0,
                     help="steps of the copy drill (copy_batches) before the agent data; 0 for none")
+    ap.add_argument("--pretokenizer", choices=sorted(tok_mod.WORD_SPLITS), default="v4",
+                    help="word split of the tokenizer (tokenizer.WORD_SPLITS): V4's leading-space words, or trailing-space")
+    ap.add_argument("--tie-embeddings", action="store_true",
+                    help="train the output head as the input embedding (one matrix; exported as both tensors)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="torch/BLAS threads per process")
     ap.add_argument("--procs", type=int, default=1,
@@ -309,7 +324,9 @@ def main():
 
     torch.set_num_threads(args.threads)
     os.makedirs(args.run, exist_ok=True)
-    data, tok = build_data(args.run, args.conversations, args.vocab, args.seed)
+    data, tok = build_data(args.run, args.conversations, args.vocab, args.seed, tok_mod.WORD_SPLITS[args.pretokenizer])
+    if tok.words != tok_mod.WORD_SPLITS[args.pretokenizer]:
+        sys.exit(f"train.py: {args.run}/tokenizer.json has another word split than --pretokenizer {args.pretokenizer}")
     if args.procs == 1:
         return train_process(args, data, tok)
     port = free_port()
@@ -334,6 +351,8 @@ def train_process(args, data, tok, rank=0, port=0):
     torch.manual_seed(args.seed)
     cfg = whale_tiny_config(tok.vocab_size)
     model = init_weights(Transformer(cfg), args.seed)
+    if args.tie_embeddings:
+        tie_head(model)
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() == 2]
     other = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() != 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": other, "weight_decay": 0.0}],
@@ -342,6 +361,8 @@ def train_process(args, data, tok, rank=0, port=0):
     if args.resume and os.path.exists(os.path.join(args.run, "opt.pt")):
         model.load_state_dict(safetensors_io.dequantized_state(
             safetensors_io.read(os.path.join(args.run, "ckpt", "model.safetensors"))[0]))
+        if args.tie_embeddings and not torch.equal(model.head.weight, model.embed.weight):
+            sys.exit(f"train.py: {args.run} was not trained with --tie-embeddings")
         st = torch.load(os.path.join(args.run, "opt.pt"))
         opt.load_state_dict(st["opt"])
         start = st["step"]

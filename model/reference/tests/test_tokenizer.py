@@ -48,6 +48,21 @@ class TokenizerTest(unittest.TestCase):
         again = tokenizer.Tokenizer.load(path)
         self.assertEqual(again.encode(self.texts[5]), self.tok.encode(self.texts[5]))
 
+    def test_trailing_space_split_copies_names_and_survives_reload(self):
+        tok = tokenizer.train(self.texts, 1200, tokenizer.WORD_SPLITS["trailing-space"])
+        name = "juniper68.out"
+        # the name's pieces are the same after a word and a space, after '">' and alone
+        self.assertEqual(tok.encode("read " + name), tok.encode("read ") + tok.encode(name))
+        self.assertEqual(tok.encode('">' + name), tok.encode('">') + tok.encode(name))
+        self.assertEqual(tok.encode(name + " now"), tok.encode(name + " ") + tok.encode("now"))
+        for text in self.texts[:10]:
+            self.assertEqual(tok.decode(tok.encode(text)), text)
+        path = os.path.join(tempfile.mkdtemp(prefix="tok-"), "tokenizer.json")
+        tok.save(path)
+        again = tokenizer.Tokenizer.load(path)
+        self.assertEqual(again.words, tokenizer.WORD_SPLITS["trailing-space"])
+        self.assertEqual(again.encode(self.texts[3]), tok.encode(self.texts[3]))
+
     def test_unknown_id_is_an_error(self):
         with self.assertRaisesRegex(ValueError, "out of range"):
             self.tok.decode([10 ** 6])

@@ -82,6 +82,32 @@ if __name__ == "__main__":
     unittest.main()
 
 
+class TiedHeadTest(unittest.TestCase):
+    def test_one_matrix_trains_and_exports_as_both_tensors(self):
+        import tempfile
+        import safetensors_io
+        cfg = small_config([0, 4, 16, 0], window=16, topk=4)
+        model = M.init_weights(M.Transformer(cfg), 3)
+        untied_std = model.embed.weight.std().item()
+        train.tie_head(model)
+        self.assertIs(model.head.weight, model.embed.weight)
+        self.assertAlmostEqual(model.embed.weight.std().item(), untied_std * cfg.hidden_size ** -0.5, delta=1e-3)
+        ids, mask = batch(30, [60, 55], cfg.vocab_size, 2)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+        before = model.embed.weight.detach().clone()
+        lm, mtp = train.losses(model, ids, mask, M.Run(M.Numerics()))
+        (lm + 0.3 * mtp).backward()
+        opt.step()
+        self.assertIs(model.head.weight, model.embed.weight)
+        self.assertGreater((model.embed.weight - before).abs().max().item(), 0)
+        out = tempfile.mkdtemp(prefix="tied-")
+        safetensors_io.save_model(model, out, "fp32")
+        again = safetensors_io.load_model(out)    # an ordinary untied model: two equal tensors
+        self.assertIsNot(again.head.weight, again.embed.weight)
+        self.assertTrue(torch.equal(again.head.weight, again.embed.weight))
+        self.assertTrue(torch.equal(again.head.weight, model.head.weight.detach()))
+
+
 class CopyDrillTest(unittest.TestCase):
     def test_the_repeat_is_the_span_and_only_it_is_trained(self):
         g = torch.Generator().manual_seed(5)
