@@ -376,17 +376,26 @@ int run_engine(const std::vector<std::string>& args) {
     // every token, the head once (last position only), attention and indexer per position.
     std::vector<int32_t> toks(static_cast<size_t>(prompt));
     for (int64_t i = 0; i < prompt; ++i) toks[size_t(i)] = int32_t(2 + (i * 7919) % (c.vocab_size - 2));
-    auto cache = m->new_cache();
-    t0 = Clock::now();
-    m->forward(cache, toks);
-    double pre_s = seconds_since(t0);
+    // Best of three fresh sequences, as the GEMM rate it is compared with is a best of a few: one
+    // timing on a shared machine measures the neighbours as much as the engine.
+    const int prefill_runs = quick ? 1 : 3;
+    double pre_s = 1e300;
+    std::vector<double> prefill_tps;
+    for (int r = 0; r < prefill_runs; ++r) {
+      auto cache = m->new_cache();
+      t0 = Clock::now();
+      m->forward(cache, toks);
+      const double s = seconds_since(t0);
+      pre_s = std::min(pre_s, s);
+      prefill_tps.push_back(double(prompt) / s);
+    }
     double pre_tps = double(prompt) / pre_s;
     const double linear_flops = 2.0 * linear_macs_per_token(*m) * double(prompt) +
                                 2.0 * double(m->weights().head.rows) * double(m->weights().head.cols);
     double attn_flops = 0;
     for (int64_t t = 0; t < prompt; ++t) attn_flops += attention_flops(c, t);
     const double pre_gflops = (linear_flops + attn_flops) / pre_s / 1e9;
-    out["prefill"] = {{"tokens", prompt}, {"tokens_per_s", pre_tps}, {"gflops", pre_gflops},
+    out["prefill"] = {{"tokens", prompt}, {"tokens_per_s", pre_tps}, {"tokens_per_s_runs", prefill_tps}, {"gflops", pre_gflops},
                       {"linear_gflop", linear_flops / 1e9}, {"attention_gflop", attn_flops / 1e9},
                       {"fraction_of_bf16_gemm", peak > 0 ? pre_gflops / peak : 0.0},
                       {"fraction_of_dpbf16_instruction_peak", instr_peak > 0 ? pre_gflops / instr_peak : 0.0}};
@@ -440,7 +449,7 @@ int run_engine(const std::vector<std::string>& args) {
       return v[v.size() / 2];
     };
     nlohmann::json dec = nlohmann::json::array(), dense = nlohmann::json::array();
-    double tps_first = 0, tps_last = 0, kv_per_token = 0;
+    double tps_first = 0, tps_last = 0, median_first = 0, median_last = 0, kv_per_token = 0;
     for (auto& x : ctxs) {
       const int64_t n = x.n;
       const double s = best(x.v4_s);
@@ -449,9 +458,12 @@ int run_engine(const std::vector<std::string>& args) {
       kv_per_token = double(x.v4.kv_bytes()) / double(x.v4.length());
       dec.push_back({{"context", n}, {"tokens_per_s", 1.0 / s}, {"tokens_per_s_median", 1.0 / median(x.v4_s)},
                      {"bytes_read_per_token", bytes}, {"roofline_tokens_per_s", 1.0 / roof},
-                     {"fraction_of_roofline", roof / s}, {"kv_bytes_per_token", kv_per_token}});
-      if (tps_first == 0) tps_first = 1.0 / s;
-      tps_last = 1.0 / s;
+                     {"fraction_of_roofline", roof / s},
+                     // the typical step against the typical pass (both interleaved), beside best against best
+                     {"fraction_of_roofline_median", bytes / (probe.median() * 1e9) / median(x.v4_s)},
+                     {"kv_bytes_per_token", kv_per_token}});
+      if (tps_first == 0) tps_first = 1.0 / s, median_first = 1.0 / median(x.v4_s);
+      tps_last = 1.0 / s, median_last = 1.0 / median(x.v4_s);
       std::cerr << "decode @" << n << ": " << 1.0 / s << " tok/s best, " << 1.0 / median(x.v4_s) << " median (roofline "
                 << 1.0 / roof << ", " << 100 * roof / s << " %)\n";
       if (!dense_on) continue;
@@ -471,9 +483,11 @@ int run_engine(const std::vector<std::string>& args) {
     out["kv"] = {{"bytes_per_token", kv_per_token}, {"gqa8_bf16_bytes_per_token", gqa},
                  {"fraction_of_gqa8", kv_per_token / gqa}};
     out["ratios"] = {{"decode_longest_vs_first_slowdown", tps_first / tps_last},
+                     {"decode_longest_vs_first_slowdown_median", median_first / median_last},
                      {"decode_contexts", {contexts.front(), contexts.back()}},
                      {"kv_fraction_of_gqa8", kv_per_token / gqa},
                      {"decode_fraction_of_roofline_first", dec[0]["fraction_of_roofline"]},
+                     {"decode_fraction_of_roofline_first_median", dec[0]["fraction_of_roofline_median"]},
                      {"prefill_fraction_of_bf16_gemm", out["prefill"]["fraction_of_bf16_gemm"]}};
   } catch (const std::exception& e) {
     std::cerr << "bench engine: " << e.what() << "\n";
