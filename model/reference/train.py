@@ -307,6 +307,8 @@ def main():
     ap.add_argument("--dense-frac", type=float, default=0.2)
     ap.add_argument("--mtp-weight", type=float, default=0.3)
     ap.add_argument("--ckpt-every", type=int, default=25)
+    ap.add_argument("--stop-after", type=int, default=0,
+                    help="end after this many steps of the --steps schedule (0: all); the learning rate follows --steps")
     ap.add_argument("--copy-warmup", type=int, default=0,
                     help="steps of the copy drill (copy_batches) before the agent data; 0 for none")
     ap.add_argument("--pretokenizer", choices=sorted(tok_mod.WORD_SPLITS), default="v4",
@@ -397,7 +399,8 @@ def train_process(args, data, tok, rank=0, port=0):
             if step % 25 == 0 or step == args.copy_warmup - 1:
                 copy_loss = summed(loss.detach() * weight).item()
                 write_log({"copy_step": step, "copy_loss": round(copy_loss, 4), "elapsed_s": round(time.time() - t0, 1)})
-    for step in range(start, args.steps):
+    last = min(args.steps, args.stop_after or args.steps)
+    for step in range(start, last):
         (ids, mask), weight = my_rows(next(stream))
         for group in opt.param_groups:
             group["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
@@ -409,19 +412,19 @@ def train_process(args, data, tok, rank=0, port=0):
         optimizer_step(model, opt, loss, weight)
         balance_experts(run.expert_load, 1e-3, weight)
         tokens += ids.numel() * (weight > 0)
-        if step % 10 == 0 or step == args.steps - 1:
+        if step % 10 == 0 or step == last - 1:
             t = summed(torch.stack([loss.detach(), lm.detach(), mtp_loss.detach(), kl.detach()]) * weight).tolist()
             all_tokens = summed(torch.tensor(float(tokens))).item()
             write_log({"step": step, "loss": round(t[0], 4), "lm": round(t[1], 4),
                        "mtp": round(t[2], 4), "indexer_kl": round(t[3], 4), "dense": dense,
                        "lr": round(opt.param_groups[0]["lr"], 6), "tok_s": round(all_tokens / (time.time() - t0), 1),
                        "elapsed_s": round(time.time() - t0, 1), "cpu_s": round(summed(torch.tensor(time.process_time() - c0)).item(), 1)})
-        if (step + 1) % args.ckpt_every == 0 or step == args.steps - 1:
+        if (step + 1) % args.ckpt_every == 0 or step == last - 1:
             check_in_sync(model)
             if lead:
                 save_checkpoint(args.run, model, opt, step + 1, tok)
     if args.out and lead:
-        export(model, tok, args.out, {"steps": args.steps, "seed": args.seed})
+        export(model, tok, args.out, {"steps": last, "schedule_steps": args.steps, "seed": args.seed})
     if dist.is_initialized():
         dist.destroy_process_group()
 

@@ -108,6 +108,33 @@ class TiedHeadTest(unittest.TestCase):
         self.assertTrue(torch.equal(again.head.weight, model.head.weight.detach()))
 
 
+class StopAfterTest(unittest.TestCase):
+    def test_stopped_run_resumed_equals_the_whole_run(self):
+        # A run stopped early (--stop-after) is the whole schedule's prefix: resumed to the end it
+        # is bit-equal to the run that never stopped (the learning rate follows --steps).
+        import os
+        import subprocess
+        import sys
+        import tempfile
+        import safetensors_io
+        root = tempfile.mkdtemp(prefix="stop-after-")
+        base = [sys.executable, os.path.join(train.__file__), "--conversations", "24", "--vocab", "700",
+                "--steps", "6", "--batch", "2", "--threads", "1", "--ckpt-every", "100", "--warmup", "2"]
+        env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+        run = lambda d, *extra: subprocess.run(base + ["--run", os.path.join(root, d), *extra], check=True,
+                                               capture_output=True, timeout=600, env=env, cwd=os.path.dirname(train.__file__))
+        run("whole")
+        out = run("stopped", "--stop-after", "3").stdout.decode()
+        self.assertIn('"step": 2,', out)
+        self.assertNotIn('"step": 3,', out)
+        run("stopped", "--resume")
+        a = safetensors_io.read(os.path.join(root, "whole", "ckpt", "model.safetensors"))[0]
+        b = safetensors_io.read(os.path.join(root, "stopped", "ckpt", "model.safetensors"))[0]
+        self.assertEqual(set(a), set(b))
+        for name in a:
+            self.assertTrue(torch.equal(a[name][1], b[name][1]), name)
+
+
 class CopyDrillTest(unittest.TestCase):
     def test_the_repeat_is_the_span_and_only_it_is_trained(self):
         g = torch.Generator().manual_seed(5)
