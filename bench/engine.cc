@@ -280,7 +280,7 @@ int run_engine(const std::vector<std::string>& args) {
   bool quick = false, dense_on = true;
   std::vector<int64_t> contexts = {4096, 65536, 262144, 1048576};
   int64_t dense_budget = int64_t(4) << 30, prompt = 1024;
-  int steps = 8;
+  int steps = 16;  // per context, round-robin: enough for a stable best and median on a shared machine
   // Flags may also come from the environment (scripts that cannot pass arguments).
   std::vector<std::string> argv = args;
   if (const char* env = std::getenv("WHALEBOX_BENCH_ENGINE_ARGS")) {
@@ -308,7 +308,7 @@ int run_engine(const std::vector<std::string>& args) {
                      "  BF16 GEMM rate (the engine's own VDPBF16PS kernel), all in one run.\n"
                      "  --quick: a smaller model, contexts 4K and 64K, 256-token prompt (seconds instead of minutes).\n"
                      "  --contexts: decode contexts (the first is the reference of the slowdown ratio).\n"
-                     "  --steps: timed decode steps per context (default 8); --prompt: prefill tokens (default 1024).\n"
+                     "  --steps: timed decode steps per context (default 16); --prompt: prefill tokens (default 1024).\n"
                      "  --no-dense: skip the dense baseline.\n";
         return 0;
       } else if (a == "--threads") {
