@@ -8,6 +8,8 @@
 #include <string>
 #include <sys/wait.h>
 
+#include <nlohmann/json.hpp>
+
 namespace {
 
 struct Output {
@@ -70,6 +72,27 @@ TEST(Cli, HelpAtEveryLevel) {
     for (const auto& sub : subcommands(out.text)) queue.push_back(path + " " + sub);
   }
   EXPECT_GE(visited, 2) << "expected at least one subcommand";
+}
+
+// The engine benchmark runs end to end (quick mode: a smaller random FP8/FP4 checkpoint made
+// at run time, 4K and 64K contexts) and its last line is one JSON object with the measured
+// ratios; timings are not asserted (shared machines), the structure and the KV size are.
+TEST(Cli, BenchEngineQuickEndsWithOneJsonObject) {
+  auto out = run("bench engine --quick --no-dense");
+  ASSERT_EQ(out.status, 0) << out.text;
+  auto end = out.text.find_last_not_of('\n');
+  ASSERT_NE(end, std::string::npos);
+  const auto nl = out.text.rfind('\n', end);
+  const size_t begin = nl == std::string::npos ? 0 : nl + 1;
+  const auto j = nlohmann::json::parse(out.text.substr(begin, end + 1 - begin));
+  for (const char* key : {"decode", "prefill", "kv", "machine", "model", "ratios"}) EXPECT_TRUE(j.contains(key)) << key;
+  ASSERT_EQ(j["decode"].size(), 2u);
+  for (const auto& d : j["decode"]) EXPECT_GT(d["tokens_per_s"].get<double>(), 0.0);
+  EXPECT_GT(j["prefill"]["tokens_per_s"].get<double>(), 0.0);
+  EXPECT_GT(j["machine"]["read_bandwidth_gbs"].get<double>(), 0.0);
+  // The production KV layout: well under 3 % of a GQA-8/128 BF16 cache of the same depth.
+  EXPECT_LT(j["ratios"]["kv_fraction_of_gqa8"].get<double>(), 0.03);
+  EXPECT_GT(j["ratios"]["kv_fraction_of_gqa8"].get<double>(), 0.0);
 }
 
 }  // namespace
