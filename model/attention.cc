@@ -189,6 +189,12 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
   std::vector<uint8_t>& staged = staged_reused;
   if (!call.dense_kv) staged.resize(size_t(T * eb));
   std::vector<int64_t> entries_at(static_cast<size_t>(T)), keys_at(static_cast<size_t>(T));
+  // Window entries depend on their token alone: encoded over the pool (FP8 rounding is a tenth
+  // of a prefill's serial work otherwise).
+  if (!call.dense_kv)
+    parallel_for(T, 16, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) fmt.encode(&kv[size_t(i * hd)], &staged[size_t(i * eb)]);
+    });
   for (int64_t i = 0; i < T; ++i) {
     const int64_t t = pos0 + i;
     float* kv_t = &kv[size_t(i * hd)];
@@ -197,7 +203,6 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
       for (int64_t e = 0; e < hd; ++e) call.dense_kv->push_back(float_to_bf16(kv_t[e]));
       continue;
     }
-    fmt.encode(kv_t, &staged[size_t(i * eb)]);
     if (ratio) {
       if (compressor_feed(lc.comp, *b.compressor, &CA[size_t(i * lc.comp.kappa * hd)],
                           &CG[size_t(i * lc.comp.kappa * hd)], t, entry.data())) {
