@@ -8,6 +8,7 @@
 
 #include "model/kernels.h"
 #include "model/ops.h"
+#include "model/thread_pool.h"
 
 namespace whalebox::model {
 
@@ -42,15 +43,19 @@ void experts_forward(const Config& c, std::vector<ExpertRun>& runs, Inputs in) {
   gemm_batch(calls.data(), calls.size(), in);
   calls.clear();
   for (auto& r : runs) {
-    for (int64_t t = 0; t < r.n; ++t)
-      for (int64_t i = 0; i < I; ++i) {
-        float gi = r.g[size_t(t * I + i)], vi = r.v[size_t(t * I + i)];
-        if (L > 0) {
-          gi = std::min(gi, L);
-          vi = std::clamp(vi, -L, L);
+    // Rows are independent: over the pool in prefill (a thousand tokens' SwiGLU is otherwise
+    // serial work between two parallel GEMMs).
+    parallel_for(r.n, 4, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t)
+        for (int64_t i = 0; i < I; ++i) {
+          float gi = r.g[size_t(t * I + i)], vi = r.v[size_t(t * I + i)];
+          if (L > 0) {
+            gi = std::min(gi, L);
+            vi = std::clamp(vi, -L, L);
+          }
+          r.g[size_t(t * I + i)] = silu(gi) * vi * (r.weight ? r.weight[t] : 1.0f);
         }
-        r.g[size_t(t * I + i)] = silu(gi) * vi * (r.weight ? r.weight[t] : 1.0f);
-      }
+    });
     calls.push_back({&r.e->w2, r.g, r.n, r.out});
   }
   gemm_batch(calls.data(), calls.size(), in);
@@ -112,21 +117,34 @@ void moe_forward(const Config& c, const BlockWeights& b, const float* x, const i
   xs.resize(size_t(T * k * d));
   outs.resize(size_t(T * k * d));
   std::vector<float> ws(size_t(T * k));
+  std::vector<int32_t> token_of(size_t(T * k));          // row j's token
+  std::vector<int32_t> rows_of(size_t(T * k)), filled(size_t(T), 0);  // token t's rows, by expert
   int64_t j = 0;
   for (int64_t e = 0; e < E; ++e) {
     const auto& list = by_expert[size_t(e)];
     if (list.empty()) continue;
     const int64_t j0 = j;
     for (const auto& [t, wt] : list) {
-      std::memcpy(&xs[size_t(j * d)], x + t * d, sizeof(float) * size_t(d));
+      token_of[size_t(j)] = t;
+      rows_of[size_t(t * k + filled[size_t(t)]++)] = int32_t(j);
       ws[size_t(j++)] = wt;
     }
     runs.push_back({&b.experts[size_t(e)], &xs[size_t(j0 * d)], j - j0, &ws[size_t(j0)], &outs[size_t(j0 * d)]});
   }
+  // The buffers by pointer: inside a pool job the thread_local names are the worker's own.
+  float* const xs_at = xs.data();
+  const float* const outs_at = outs.data();
+  parallel_for(j, 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      std::memcpy(xs_at + r * d, x + int64_t(token_of[size_t(r)]) * d, sizeof(float) * size_t(d));
+  });
   experts_forward(c, runs, in);
-  j = 0;
-  for (int64_t e = 0; e < E; ++e)
-    for (const auto& tw : by_expert[size_t(e)]) axpy(y + tw.first * d, 1.0f, &outs[size_t(j++ * d)], d);
+  // Each token adds its experts' outputs in expert order, as one token alone would.
+  parallel_for(T, 16, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      for (int32_t slot = 0; slot < filled[size_t(t)]; ++slot)
+        axpy(y + t * d, 1.0f, outs_at + int64_t(rows_of[size_t(t * k + slot)]) * d, d);
+  });
 }
 
 }  // namespace whalebox::model
