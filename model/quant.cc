@@ -1,40 +1,51 @@
 #include "model/quant.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 
 namespace whalebox::model {
 
 const float kFp4Table[16] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6, -0.0f, -0.5f, -1, -1.5f, -2, -3, -4, -6};
 
+// Round to nearest, ties to even, on the float's bits. Below the smallest normal the code is
+// |f| in units of the smallest subnormal, rounded (it runs on into the first normal code);
+// above, the mantissa is rounded to the format's bits and a carry moves into the exponent, which
+// is then rebiased. Equal to searching the code table for the nearest value (tests check it).
+namespace {
+
+inline uint32_t bits_of(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+// The code of magnitude a (finite, below the format's maximum): kept mantissa bits, exponent
+// bias, and the smallest subnormal (2^(1 - bias - kept)).
+template <int kept, int bias>
+inline int round_magnitude(float a, float smallest_subnormal) {
+  if (a < smallest_subnormal * float(1 << kept)) return int(std::nearbyint(a / smallest_subnormal));
+  const uint32_t drop = 23 - kept, u = bits_of(a);
+  const uint32_t r = u + ((1u << (drop - 1)) - 1) + ((u >> drop) & 1);
+  return int((r >> drop) - (uint32_t(127 - bias) << kept));
+}
+
+}  // namespace
+
 uint8_t float_to_fp8(float f) {
   if (std::isnan(f)) return 0x7f;
-  uint8_t sign = std::signbit(f) ? 0x80 : 0;
-  float a = std::fabs(f);
+  const uint8_t sign = std::signbit(f) ? 0x80 : 0;
+  const float a = std::fabs(f);
   if (a >= 448.0f) return sign | 0x7e;
-  // Search the 127 non-negative finite codes (monotone) for the nearest; ties to even code.
-  int lo = 0, hi = 0x7e;
-  while (hi - lo > 1) {
-    int mid = (lo + hi) / 2;
-    if (kFp8Table.v[mid] <= a) lo = mid; else hi = mid;
-  }
-  float dl = a - kFp8Table.v[lo], dh = kFp8Table.v[hi] - a;
-  int code = dl < dh ? lo : dh < dl ? hi : ((lo & 1) ? hi : lo);
-  return sign | uint8_t(code);
+  return sign | uint8_t(round_magnitude<3, 7>(a, 0x1p-9f));
 }
 
 uint8_t float_to_fp4(float f) {
-  uint8_t sign = std::signbit(f) ? 8 : 0;
-  float a = std::fabs(f);
+  const uint8_t sign = std::signbit(f) ? 8 : 0;
+  const float a = std::fabs(f);
   if (!(a == a)) return 0;
-  int lo = 0, hi = 7;
   if (a >= 6.0f) return sign | 7;
-  while (hi - lo > 1) {
-    int mid = (lo + hi) / 2;
-    if (kFp4Table[mid] <= a) lo = mid; else hi = mid;
-  }
-  float dl = a - kFp4Table[lo], dh = kFp4Table[hi] - a;
-  int code = dl < dh ? lo : dh < dl ? hi : ((lo & 1) ? hi : lo);
-  return sign | uint8_t(code);
+  return sign | uint8_t(round_magnitude<1, 1>(a, 0.5f));
 }
 
 float pow2_scale(float amax, float qmax, float floor) {

@@ -1,7 +1,10 @@
 // safetensors: valid single/sharded files load in place; bad files give errors naming the tensor.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
+#include <random>
+#include <vector>
 
 #include "model/quant.h"
 #include "model/safetensors.h"
@@ -129,6 +132,44 @@ TEST(Quant, Fp8RoundTripsEveryCode) {
   // Ties go to the even code: 1.0625 lies between 1.0 (0x38) and 1.125 (0x39).
   EXPECT_EQ(float_to_fp8(1.0625f), 0x38);
   EXPECT_EQ(float_to_fp8(1.1875f), 0x3a);
+}
+
+// The bit-level conversions against the definition: the nearest code by value, ties to the even
+// code, saturating at the maximum; on a fine grid, at every midpoint and next to it, and randomly.
+TEST(Quant, Fp8AndFp4ConversionsAreNearestTiesToEven) {
+  auto nearest = [](float a, const float* v, int n) {
+    int lo = 0;
+    for (int c = 1; c < n; ++c)
+      if (v[c] <= a) lo = c;
+    if (lo == n - 1) return lo;
+    const float dl = a - v[lo], dh = v[lo + 1] - a;
+    return dl < dh ? lo : dh < dl ? lo + 1 : (lo & 1) ? lo + 1 : lo;
+  };
+  float fp8[127];
+  for (int c = 0; c < 127; ++c) fp8[c] = fp8_to_float(uint8_t(c));
+  const float fp4[8] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6};
+  std::vector<float> probes;
+  for (int i = 0; i < 460 * 1024; ++i) probes.push_back(float(i) / 1024);
+  for (int c = 0; c + 1 < 127; ++c) {
+    const float mid = (fp8[c] + fp8[c + 1]) / 2;
+    for (float m : {mid, std::nextafter(mid, 0.0f), std::nextafter(mid, 1e9f)}) probes.push_back(m);
+  }
+  for (int c = 0; c + 1 < 8; ++c) {
+    const float mid = (fp4[c] + fp4[c + 1]) / 2;
+    for (float m : {mid, std::nextafter(mid, 0.0f), std::nextafter(mid, 1e9f)}) probes.push_back(m);
+  }
+  std::mt19937 rng(5);
+  for (int i = 0; i < 200000; ++i) probes.push_back(std::ldexp(float(rng() % 1000000) / 1e6f, int(rng() % 24) - 14));
+  for (float a : probes) {
+    for (float s : {1.0f, -1.0f}) {
+      const uint8_t sign8 = s < 0 ? 0x80 : 0, sign4 = s < 0 ? 8 : 0;
+      ASSERT_EQ(float_to_fp8(s * a), sign8 | (a >= 448 ? 0x7e : nearest(a, fp8, 127))) << s * a;
+      ASSERT_EQ(float_to_fp4(s * a), sign4 | (a >= 6 ? 7 : nearest(a, fp4, 8))) << s * a;
+    }
+  }
+  EXPECT_EQ(float_to_fp8(std::nanf("")), 0x7f);
+  EXPECT_EQ(float_to_fp4(std::nanf("")), 0);
+  EXPECT_EQ(float_to_fp8(-INFINITY), 0xfe);
 }
 
 TEST(Quant, Fp4E8m0Bf16) {
