@@ -265,10 +265,7 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
                // scattered). attend() decodes a chunk of keys, then computes on it: fetching
                // the next chunk's entries now lets that compute hide their misses.
                constexpr int64_t kAhead = 32;
-               if (u + kAhead < S) {
-                 const char* next = reinterpret_cast<const char*>(entry_at(u + kAhead));
-                 for (int64_t off = 0; off < eb; off += 64) __builtin_prefetch(next + off);
-               }
+               if (u + kAhead < S) prefetch_bytes(entry_at(u + kAhead), eb);
                const uint8_t* e = entry_at(u);
                if (out_bf16) fmt.decode_bf16(e, out_bf16);
                else fmt.decode(e, out);

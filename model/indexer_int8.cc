@@ -187,11 +187,7 @@ bool indexer_scores_int8(const Config& c, const PagedEntries& keys, int64_t n, c
       const int64_t j0 = g * 32;
       // Keys stream from memory once per token (17 MB per layer at 1M tokens, V4-Flash-like
       // bench): fetch the group after next now, so its loads do not stall the dot products.
-      if (g + 2 < g1) {
-        const uint8_t* next = keys.at(j0 + 64);
-        const int64_t bytes = std::min<int64_t>(32, n - j0 - 64) * keys.entry_bytes();
-        for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(next + b);
-      }
+      if (g + 2 < g1) prefetch_bytes(keys.at(j0 + 64), std::min<int64_t>(32, n - j0 - 64) * keys.entry_bytes());
       score32(keys.at(j0), keys.entry_bytes(), int(std::min<int64_t>(32, n - j0)), *codes, head_w, scores + j0);
     }
   });

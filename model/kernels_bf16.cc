@@ -321,12 +321,15 @@ inline __m512 exp_ps(__m512 x) {
   return _mm512_scalef_ps(p, n);
 }
 
+// The first min(left, 16) lanes.
+inline __mmask16 first_lanes(int64_t left) { return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1); }
+
 void attn_softmax(const float* sc, int64_t n, int H, int hd, float* m, float* l, float* acc, uint16_t* pb, int64_t n2) {
   for (int h = 0; h < H; ++h) {
     const float* sh = sc + h * n;
     __m512 vmax = _mm512_set1_ps(-INFINITY);
     for (int64_t u = 0; u < n; u += 16) {
-      const __mmask16 k = n - u >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - u)) - 1);
+      const __mmask16 k = first_lanes(n - u);
       vmax = _mm512_mask_max_ps(vmax, k, vmax, _mm512_maskz_loadu_ps(k, sh + u));
     }
     const float cm = std::max(m[h], _mm512_reduce_max_ps(vmax));
@@ -342,7 +345,7 @@ void attn_softmax(const float* sc, int64_t n, int H, int hd, float* m, float* l,
     uint16_t* ph = pb + h * n2;
     __m512 sum = _mm512_setzero_ps();
     for (int64_t u = 0; u < n; u += 16) {
-      const __mmask16 k = n - u >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - u)) - 1);
+      const __mmask16 k = first_lanes(n - u);
       const __m512 p = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, sh + u), _mm512_set1_ps(cm)));
       const __m256i p16 = (__m256i)_mm512_cvtneps_pbh(p);
       _mm256_mask_storeu_epi16(ph + u, k, p16);

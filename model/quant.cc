@@ -20,10 +20,11 @@ inline uint32_t bits_of(float f) {
   return u;
 }
 
-// The code of magnitude a (finite, below the format's maximum): kept mantissa bits, exponent
-// bias, and the smallest subnormal (2^(1 - bias - kept)).
+// The code of magnitude a (finite, below the format's maximum) in a format with `kept` mantissa
+// bits and exponent bias `bias`; its smallest subnormal is 2^(1 - bias - kept).
 template <int kept, int bias>
-inline int round_magnitude(float a, float smallest_subnormal) {
+inline int round_magnitude(float a) {
+  constexpr float smallest_subnormal = 1.0f / float(1 << (bias + kept - 1));
   if (a < smallest_subnormal * float(1 << kept)) return int(std::nearbyint(a / smallest_subnormal));
   const uint32_t drop = 23 - kept, u = bits_of(a);
   const uint32_t r = u + ((1u << (drop - 1)) - 1) + ((u >> drop) & 1);
@@ -37,7 +38,7 @@ uint8_t float_to_fp8(float f) {
   const uint8_t sign = std::signbit(f) ? 0x80 : 0;
   const float a = std::fabs(f);
   if (a >= 448.0f) return sign | 0x7e;
-  return sign | uint8_t(round_magnitude<3, 7>(a, 0x1p-9f));
+  return sign | uint8_t(round_magnitude<3, 7>(a));
 }
 
 uint8_t float_to_fp4(float f) {
@@ -45,7 +46,7 @@ uint8_t float_to_fp4(float f) {
   const float a = std::fabs(f);
   if (!(a == a)) return 0;
   if (a >= 6.0f) return sign | 7;
-  return sign | uint8_t(round_magnitude<1, 1>(a, 0.5f));
+  return sign | uint8_t(round_magnitude<1, 1>(a));
 }
 
 float pow2_scale(float amax, float qmax, float floor) {
