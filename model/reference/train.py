@@ -361,10 +361,12 @@ def train_process(args, data, tok, rank=0, port=0):
                             lr=args.lr, betas=(0.9, 0.95))
     start = 0
     if args.resume and os.path.exists(os.path.join(args.run, "opt.pt")):
-        model.load_state_dict(safetensors_io.dequantized_state(
-            safetensors_io.read(os.path.join(args.run, "ckpt", "model.safetensors"))[0]))
-        if args.tie_embeddings and not torch.equal(model.head.weight, model.embed.weight):
-            sys.exit(f"train.py: {args.run} was not trained with --tie-embeddings")
+        state = safetensors_io.dequantized_state(
+            safetensors_io.read(os.path.join(args.run, "ckpt", "model.safetensors"))[0])
+        # Checked in the file: once tied, the model's two names are one tensor and always equal.
+        if args.tie_embeddings != torch.equal(state["head.weight"], state["embed.weight"]):
+            sys.exit(f"train.py: {args.run} was {'not ' if args.tie_embeddings else ''}trained with --tie-embeddings")
+        model.load_state_dict(state)
         st = torch.load(os.path.join(args.run, "opt.pt"))
         opt.load_state_dict(st["opt"])
         start = st["step"]

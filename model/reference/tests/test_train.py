@@ -127,6 +127,11 @@ class StopAfterTest(unittest.TestCase):
         out = run("stopped", "--stop-after", "3").stdout.decode()
         self.assertIn('"step": 2,', out)
         self.assertNotIn('"step": 3,', out)
+        # Resuming with the other head layout is refused (checked in the checkpoint file).
+        wrong = subprocess.run(base + ["--run", os.path.join(root, "stopped"), "--resume", "--tie-embeddings"],
+                               capture_output=True, timeout=600, env=env, cwd=os.path.dirname(train.__file__))
+        self.assertNotEqual(wrong.returncode, 0)
+        self.assertIn(b"was not trained with --tie-embeddings", wrong.stderr)
         run("stopped", "--resume")
         a = safetensors_io.read(os.path.join(root, "whole", "ckpt", "model.safetensors"))[0]
         b = safetensors_io.read(os.path.join(root, "stopped", "ckpt", "model.safetensors"))[0]
