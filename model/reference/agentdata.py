@@ -10,6 +10,7 @@ templates the model has never seen."""
 import json
 import os
 import random
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -127,6 +128,8 @@ class Pools:
         train, held = PHRASES[key]
         if self.split == "heldout":
             return self.rng.choice(held).format(**kw)
+        if key in COMPOSE and self.rng.random() < 0.5:
+            return compose(self, key, **kw)
         return self.vary(self.rng.choice(train).format(**kw))
 
     def vary(self, text):
@@ -236,6 +239,169 @@ CLOSERS = ["Thanks!", "thanks", "Please.", "Cheers.", "Thank you.", "ty", "if yo
            "asap", "Appreciated.", ":)"]
 
 OPS = {"plus": "+", "minus": "-", "times": "*", "+": "+", "-": "-", "*": "*", "x": "*"}
+
+
+
+# --- compositional training requests -------------------------------------------------------------
+# Templates alone teach a small model ~10 sentences per intent; a held-out sentence then shares
+# almost nothing with them. Training requests are therefore also *built*: a generic lead ("can
+# you", "find out", "tell me" - shared by every intent, so it carries no intent), an intent cue
+# from a wide vocabulary of everyday synonyms placed around the slots, optional invented filler
+# words (unknown words must be ignorable) and varied punctuation. The cue vocabulary is ordinary
+# English for each operation; no held-out sentence template is reproduced (`heldout_overlap`
+# checks that no held-out template's literal chunk of 4+ words occurs in a composed request).
+
+LEADS = ["", "", "", "please", "can you", "could you", "would you", "I'd like you to", "I want you to",
+         "kindly", "go ahead and", "help me", "try to", "now", "quickly", "just", "let me know",
+         "tell me", "find out", "figure out", "check", "I wonder", "I need to know", "work out",
+         "determine", "report", "I'd like to know", "can I get", "give me", "show me", "let me see",
+         "I need", "I want", "we need", "look up", "get me", "time to", "next,", "first,", "hey,", "ok,"]
+TAILS = ["", "", "", "", "please", "for me", "thanks", "thank you", "if possible", "quickly", "now",
+         "when you can", "real quick", "right away", "ok?", "cheers"]
+
+# Slot vocabularies, written <slot> in the fragments below.
+VOCAB = {
+    "see": ["show", "display", "print", "read", "open", "view", "output", "dump", "reveal", "cat",
+            "fetch", "get", "see", "look at", "peek at", "peek into", "look inside", "go through",
+            "bring up", "pull up", "return", "give me", "let me see", "echo back", "inspect"],
+    "body": ["contents", "content", "text", "data", "body", "full text", "whole text", "everything",
+             "writing", "stuff"],
+    "in": ["in", "inside", "within", "of", "from"],
+    "count": ["count", "tally", "total up", "compute", "get", "give me", "measure", "find",
+              "calculate", "report", "what is", "tell me"],
+    "howmany": ["how many", "the number of", "the count of", "the total number of", "the total",
+                "the amount of", "how much"],
+    "first": ["first", "top", "opening", "leading", "initial", "starting", "beginning", "earliest"],
+    "search": ["search", "grep", "scan", "look through", "check", "search through", "comb", "go over"],
+    "find": ["find", "locate", "look for", "show", "list", "get", "spot", "pick out", "hunt for",
+             "print", "dig up", "track down"],
+    "hits": ["lines with", "lines containing", "lines that mention", "every line with",
+             "occurrences of", "each occurrence of", "matches for", "mentions of", "lines matching",
+             "rows with", "places where it says"],
+    "files": ["files", "file names", "filenames", "entries", "contents", "things", "items", "documents"],
+    "here": ["here", "in this directory", "in the directory", "in this folder", "in the folder",
+             "in the current directory", "around here", "in the working directory", "present",
+             "in here", "in cwd", "in this place"],
+    "listv": ["list", "enumerate", "show", "name", "print", "tell me", "give me", "display", "go over",
+              "catalog", "inventory"],
+    "write": ["write", "save", "store", "put", "place", "record", "dump", "set", "keep", "type",
+              "output"],
+    "make": ["create", "make", "produce", "generate", "start", "set up", "build", "write"],
+    "append": ["append", "add", "tack", "attach", "stick", "put", "join", "push", "extend with",
+               "add on"],
+    "end": ["the end of", "the bottom of", "the tail of", "the end of the file", "after the last line of",
+            "the last line of"],
+    "replace": ["replace", "swap", "change", "substitute", "switch", "exchange", "convert"],
+    "into": ["with", "to", "for", "by", "into"],
+    "become": ["becomes", "turns into", "is changed to", "gets replaced by", "reads", "is now"],
+    "copy": ["copy", "duplicate", "clone", "cp", "mirror", "back up", "replicate"],
+    "times": ["multiply", "scale", "times", "multiplied by", "scaled by", "by a factor of", "x"],
+    "more": ["more", "the most", "the greater number of", "the larger count of", "a higher count of",
+             "the bigger number of"],
+}
+
+COMPOSE = {
+    "read": ["<see> {f}", "<see> the <body> <in> {f}", "what is <in> {f}", "what's <in> {f}",
+             "what {f} says", "the <body> of {f}", "{f} <body>", "{f}, <see> it", "<see> {f} to me",
+             "what does {f} say", "what {f} contains", "what has been written in {f}", "the file {f}"],
+    "lines": ["<howmany> lines <in> {f}", "<count> the lines <in> {f}", "<count> <howmany> lines {f} has",
+              "{f} line count", "the line count <in> {f}", "how long {f} is, in lines", "the length of {f} in lines",
+              "{f}: <howmany> lines", "lines <in> {f}: how many", "<howmany> lines does {f} have",
+              "{f} has <howmany> lines", "number of lines, {f}", "<count> lines of {f}", "{f} lines total"],
+    "words": ["<howmany> words <in> {f}", "<count> the words <in> {f}", "<count> <howmany> words {f} has",
+              "{f} word count", "the word count <in> {f}", "how long {f} is, in words", "the length of {f} in words",
+              "{f}: <howmany> words", "words <in> {f}: how many", "<howmany> words does {f} have",
+              "{f} has <howmany> words", "number of words, {f}", "<count> words of {f}", "{f} words total",
+              "how many words are used in {f}", "the number of words that form {f}"],
+    "head": ["<see> the <first> {k} lines <in> {f}", "the <first> {k} lines <in> {f}", "<first> {k} lines of {f}",
+             "{k} lines from the start of {f}", "{f}, <first> {k} lines", "{f}: the <first> {k} lines",
+             "the start of {f}, {k} lines", "just {k} lines from the top of {f}", "only the <first> {k} lines <in> {f}",
+             "{k} <first> lines <in> {f}", "the beginning of {f} ({k} lines)", "lines 1 to {k} of {f}",
+             "head -n {k} {f}", "the first {k} rows of {f}"],
+    "list": ["<listv> the <files> <here>", "what <files> are <here>", "which <files> are <here>",
+             "<listv> the <files>", "what this directory holds", "what is <here>", "the <files> <here>",
+             "the directory listing", "what is in the current folder", "ls the folder",
+             "<listv> what the folder contains", "the <files> that exist <here>"],
+    "grep": ["<find> the <hits> {w} <in> {f}", "<search> {f} for {w}", "<find> {w} <in> {f}",
+             "where {w} appears <in> {f}", "where does {w} show up <in> {f}", "<hits> {w} <in> {f}",
+             "which lines of {f} have {w}", "{f}: <hits> {w}", "<search> {f} and <find> {w}",
+             "does {f} mention {w}", "{w} <in> {f}, which lines", "every place {w} occurs in {f}"],
+    "calc": ["{a} {op} {b}", "what {a} {op} {b} is", "the result of {a} {op} {b}", "{a} {op} {b}, the answer",
+             "<count> {a} {op} {b}", "evaluate {a} {op} {b}", "the value of {a} {op} {b}", "sum up {a} {op} {b}",
+             "do the math: {a} {op} {b}", "what you get for {a} {op} {b}"],
+    "write": ["<write> \"{t}\" in {f}", "<write> \"{t}\" into {f}", "<make> {f} with \"{t}\"",
+              "<make> {f} containing \"{t}\"", "<make> a file {f} that says \"{t}\"", "{f} should contain \"{t}\"",
+              "{f} must say \"{t}\"", "\"{t}\" goes in {f}", "<write> the text \"{t}\" to {f}",
+              "set the content of {f} to \"{t}\"", "<make> {f}: \"{t}\"", "make {f} say \"{t}\""],
+    "replace": ["<replace> {w} <into> {v} in {f}", "in {f}, <replace> {w} <into> {v}", "<replace> every {w} <into> {v} in {f}",
+                "{f}: <replace> {w} <into> {v}", "make {w} into {v} throughout {f}", "in {f} {w} <become> {v}",
+                "edit {f} so {w} <become> {v}", "{w} -> {v} in {f}", "<replace> all {w} in {f} <into> {v}",
+                "fix {f}: {w} should be {v}"],
+    "append": ["<append> \"{t}\" to <end> {f}", "<append> \"{t}\" onto {f}", "<append> \"{t}\" at <end> {f}",
+               "{f} needs one more line: \"{t}\"", "at <end> {f}, <append> \"{t}\"", "<append> a line \"{t}\" to {f}",
+               "<append> \"{t}\" after what is in {f}", "{f}: <append> \"{t}\" at the end",
+               "extend {f} by \"{t}\"", "add \"{t}\" as a new last line of {f}"],
+    "copy_count": ["<copy> {f} to {g} and <count> the lines <in> {g}", "<copy> {f} as {g}, then <howmany> lines {g} has",
+                   "<copy> {f} into {g}; <count> <howmany> lines are in {g}", "make {g} a copy of {f} and tell me its line count",
+                   "{f} -> {g} (copy), then line count of {g}"],
+    "list_read": ["<find> the .{e} file and <see> it", "<see> the one .{e} file <here>", "the only {e} file <here>: <see> it",
+                  "<listv> the <files>, then <see> the .{e} one", "there is a single .{e} file; <see> it",
+                  "whichever .{e} file exists, <see> its <body>", "<see> the {e} file in this folder"],
+    "lines_times": ["<howmany> lines <in> {f}, <times> {k}", "<times> the line count of {f} by {k}",
+                    "the lines <in> {f} <times> {k}", "{f}'s line count <times> {k}", "<count> the lines of {f} and <times> by {k}",
+                    "lines of {f} times {k}", "{k} times the number of lines in {f}"],
+    "compare": ["which of {f} and {g} has <more> lines", "does {f} or {g} have <more> lines", "{f} vs {g}: which has <more> lines",
+                "<count> lines in {f} and {g}; which is longer", "is {g} longer than {f} in lines", "which is longer, {f} or {g}",
+                "of {f} and {g}, which one has <more> lines"],
+    "hello": ["hi", "hello", "hey", "greetings", "good evening", "good afternoon", "howdy", "yo", "hiya", "hello there",
+              "anyone there?", "hi there, are you around?"],
+    "which_tools": ["what tools do you have", "<listv> your tools", "which tools are available to you",
+                    "what can you call", "name your tools", "the tools you can use", "what functions can you call",
+                    "tell me about your tools", "what tools are at hand"],
+}
+
+
+def compose(P, key, **kw):
+    """A composed training request for intent `key` (see the comment above)."""
+    r = P.rng
+    frag = r.choice(COMPOSE[key])
+    while "<" in frag and ">" in frag:
+        i = frag.index("<")
+        j = frag.index(">", i)
+        frag = frag[:i] + r.choice(VOCAB[frag[i + 1:j]]) + frag[j + 1:]
+    text = frag.format(**kw)
+    lead = "" if key == "hello" else r.choice(LEADS)
+    words = [x for x in (lead, text, r.choice(TAILS)) if x]
+    if r.random() < 0.25:   # an unknown word somewhere: the model must learn to ignore it
+        words.insert(r.randrange(len(words) + 1), invented_word(r))
+    text = " ".join(words)
+    if heldout_overlap([text]):
+        return compose(P, key, **kw)
+    if r.random() < 0.5:
+        text = text[:1].upper() + text[1:]
+    return text + r.choice(["", "", ".", "?", "!", " please."])
+
+
+def _norm(s):
+    return " " + " ".join(re.findall(r"[a-z0-9']+", s.lower())) + " "
+
+
+def _heldout_chunks():
+    chunks = set()
+    for _, held in PHRASES.values():
+        for t in held:
+            for part in re.split(r"\{\w+\}", t):
+                if len(_norm(part).split()) >= 4:
+                    chunks.add(_norm(part))
+    return sorted(chunks)
+
+
+HELDOUT_CHUNKS = _heldout_chunks()
+
+
+def heldout_overlap(requests):
+    """Held-out template chunks of 4+ words (lower case, punctuation stripped) found in requests."""
+    return sorted({c.strip() for c in HELDOUT_CHUNKS for q in requests if c in _norm(q)})
 
 
 # --- task families -------------------------------------------------------------------------------

@@ -71,6 +71,23 @@ class AgentDataTest(unittest.TestCase):
         users = [agentdata.Episode(seed, "train").user for seed in range(300)]
         self.assertTrue(any(u.startswith(tuple(agentdata.OPENERS)) for u in users))
 
+    def test_composed_requests_are_varied_and_never_reproduce_a_heldout_template(self):
+        users = [agentdata.Episode(seed, "train").user for seed in range(3000)]
+        self.assertEqual(agentdata.heldout_overlap(users), [])
+        templates = {t.split("{")[0][:12] for t_, _ in agentdata.PHRASES.values() for t in t_}
+        composed = [u for u in users if not any(t and t in u for t in templates)]
+        self.assertGreater(len(composed), 600)        # about half of the requests are built, not templated
+        self.assertGreater(len(set(users)), 2900)
+        # the guard itself: a held-out sentence is caught, with its slots filled in
+        held = agentdata.PHRASES["lines"][1][1].format(f="x.txt")
+        self.assertEqual(agentdata.heldout_overlap(["hey " + held]), ["find out the total lines in"])
+        # held-out requests still come from the held-out templates only
+        for seed in range(10_000_000, 10_000_100):
+            ep = agentdata.Episode(seed, "heldout")
+            if ep.family in ("read", "lines", "grep", "write"):
+                held = agentdata.PHRASES[ep.family][1]
+                self.assertTrue(any(ep.user.startswith(h.split("{")[0]) for h in held), ep.user)
+
     def test_tools_execute_in_workdir_only(self):
         d = tempfile.mkdtemp(prefix="tools-")
         self.assertEqual(tools.execute(d, "write_file", {"path": "a.txt", "content": "x\ny\n"}), "Wrote 4 bytes to a.txt")
