@@ -158,11 +158,9 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
   // Per-token norms and RoPE split over the pool in prefill (per-token arithmetic unchanged).
   parallel_for(T, 8, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
-      for (int64_t h = 0; h < H; ++h) {
-        float* qh = &q[size_t((i * H + h) * hd)];
-        rms_norm(qh, nullptr, qh, hd, eps);
-        call.rope.apply(qh, int(hd), pos0 + i);
-      }
+      float* qi = &q[size_t(i * H * hd)];
+      for (int64_t h = 0; h < H; ++h) rms_norm(qi + h * hd, nullptr, qi + h * hd, hd, eps);
+      call.rope.apply(qi, int(hd), pos0 + i, false, int(H), hd);
       // KV path: kv_norm(wkv a), RoPE (FP8 rounding happens when the entry is stored).
       float* kv_i = &kv[size_t(i * hd)];
       rms_norm(kv_i, b.kv_norm.data(), kv_i, hd, eps);
@@ -282,7 +280,7 @@ void attention_forward(const AttentionCall& call, const float* a, int64_t pos0, 
   // Inverse RoPE at the query position, then the grouped low-rank output projection.
   parallel_for(T, 8, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i)
-      for (int64_t h = 0; h < H; ++h) call.rope.apply(&o[size_t((i * H + h) * hd)], int(hd), pos0 + i, true);
+      call.rope.apply(&o[size_t(i * H * hd)], int(hd), pos0 + i, true, int(H), hd);
   });
   const int g = c.o_groups;
   const int64_t gw = H * hd / g, ol = c.o_lora_rank;

@@ -12,9 +12,9 @@ namespace whalebox::model {
 
 void indexer_prepare_query(const Config& c, const Rope& rope, float* q, int64_t t, bool rotate, bool fp4) {
   const int dim = c.index_head_dim;
+  rope.apply(q, dim, t, false, c.index_n_heads, dim);
   for (int h = 0; h < c.index_n_heads; ++h) {
     float* qh = q + size_t(h) * dim;
-    rope.apply(qh, dim, t);
     if (rotate) hadamard(qh, dim);  // keys are stored rotated; (Hq).(Hk) = q.k
     if (fp4) fp4_simulate(qh, dim);
   }

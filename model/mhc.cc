@@ -4,6 +4,7 @@
 
 #include "model/kernels.h"
 #include "model/ops.h"
+#include "model/thread_pool.h"
 
 namespace whalebox::model {
 
@@ -16,7 +17,12 @@ std::vector<float> mix_logits(const Config& c, const HcWeights& w, const float* 
   float ss = dot(X, X, n);
   float rho = 1.0f / std::sqrt(ss / float(n) + float(c.rms_norm_eps));
   std::vector<float> mu(outs);
-  for (int o = 0; o < outs; ++o) mu[o] = dot(w.fn.data() + o * n, X, n) * rho;
+  // hc*(2+hc) dots over all streams: at decode this is the largest serial piece of a sublayer
+  // (its weights are read once per token), so the outputs are split over the pool; inside a
+  // prefill token loop it runs inline. Each dot is the same either way.
+  parallel_for(outs, 4, [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o) mu[size_t(o)] = dot(w.fn.data() + o * n, X, n) * rho;
+  });
   return mu;
 }
 

@@ -23,15 +23,23 @@ Rope::Rope(const Config& c, int ratio) : rope_dim_(c.qk_rope_head_dim) {
   }
 }
 
-void Rope::apply(float* x, int width, int64_t t, bool inverse) const {
-  float* p = x + width - rope_dim_;
+void Rope::apply(float* x, int width, int64_t t, bool inverse, int count, int64_t stride) const {
+  const int half = rope_dim_ / 2;
+  thread_local std::vector<float> cs, sn;
+  cs.resize(size_t(half)), sn.resize(size_t(half));
   const float ft = float(t);
-  for (int i = 0; i < rope_dim_ / 2; ++i) {
-    float a = ft * freqs_[i];
-    float cs = std::cos(a), sn = inverse ? -std::sin(a) : std::sin(a);
-    float x0 = p[2 * i], x1 = p[2 * i + 1];
-    p[2 * i] = x0 * cs - x1 * sn;
-    p[2 * i + 1] = x0 * sn + x1 * cs;
+  for (int i = 0; i < half; ++i) {
+    float a = ft * freqs_[size_t(i)];
+    cs[size_t(i)] = std::cos(a);
+    sn[size_t(i)] = inverse ? -std::sin(a) : std::sin(a);
+  }
+  for (int v = 0; v < count; ++v) {
+    float* p = x + v * stride + width - rope_dim_;
+    for (int i = 0; i < half; ++i) {
+      float x0 = p[2 * i], x1 = p[2 * i + 1];
+      p[2 * i] = x0 * cs[size_t(i)] - x1 * sn[size_t(i)];
+      p[2 * i + 1] = x0 * sn[size_t(i)] + x1 * cs[size_t(i)];
+    }
   }
 }
 

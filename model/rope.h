@@ -12,8 +12,9 @@ namespace whalebox::model {
 class Rope {
  public:
   Rope(const Config& c, int ratio);
-  // Rotates x[width - rope_dim, width) by +t (or -t when inverse) in place.
-  void apply(float* x, int width, int64_t t, bool inverse = false) const;
+  // Rotates x[width - rope_dim, width) by +t (or -t when inverse) in place; with count > 1 also
+  // the vectors x + stride, x + 2 stride, ... (a token's heads share one set of sines).
+  void apply(float* x, int width, int64_t t, bool inverse = false, int count = 1, int64_t stride = 0) const;
   const std::vector<float>& freqs() const { return freqs_; }
 
  private:
