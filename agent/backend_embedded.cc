@@ -187,6 +187,35 @@ class EmbeddedBackend : public Backend {
     return sequences_.back();
   }
 
+  // A new conversation's shared prefix is its system prompt and tool declarations, up to and
+  // including the first user marker (a special token, so the prompt's tokens split there
+  // exactly). When an earlier conversation computed the same prefix, the new one starts from a
+  // fork of that state (pages shared); otherwise the prefix is computed now and kept. Batch tasks
+  // and rollouts that share a system prompt skip it. Returns the tokens processed here.
+  int64_t start_from_shared_prefix(Sequence& seq, const std::string& prompt) {
+    const size_t at = prompt.find(dsml::kUser);
+    if (at == std::string::npos) return 0;
+    std::string prefix = prompt.substr(0, at + dsml::kUser.size());
+    if (prefix.size() >= prompt.size()) return 0;
+    for (auto& p : prefixes_) {
+      if (p.text != prefix) continue;
+      p.last_used = clock_;
+      seq.cache = p.cache.fork();
+      seq.text = std::move(prefix);
+      return 0;
+    }
+    std::vector<int32_t> ids = model_->tokenizer()->encode(prefix);
+    model_->forward(seq.cache, ids);
+    seq.text = prefix;
+    if (prefixes_.size() >= kMaxPrefixes) {
+      auto lru = std::min_element(prefixes_.begin(), prefixes_.end(),
+                                  [](const Sequence& a, const Sequence& b) { return a.last_used < b.last_used; });
+      prefixes_.erase(lru);
+    }
+    prefixes_.push_back(Sequence{std::move(prefix), seq.cache.fork(), clock_});
+    return int64_t(ids.size());
+  }
+
   // One turn on the engine thread.
   Completion run(const Job& job) {
     Turn& turn = *job.turn;
@@ -195,14 +224,25 @@ class EmbeddedBackend : public Backend {
     const auto& cfg = model_->config();
     Sequence& seq = sequence_for(job.prompt);
     seq.last_used = ++clock_;
-    const int64_t cached = seq.cache.length();
+    int64_t prefix_processed = 0;
+    if (seq.text.empty()) {
+      try {
+        prefix_processed = start_from_shared_prefix(seq, job.prompt);
+      } catch (...) {
+        seq.text.clear();
+        seq.cache = model_->new_cache();
+        throw;
+      }
+    }
+    const int64_t cached = seq.cache.length() - prefix_processed;
     std::vector<int32_t> fresh = tok.encode(std::string_view(job.prompt).substr(seq.text.size()));
     if (fresh.empty()) throw BackendError("the conversation adds nothing to the prompt; there is nothing to answer");
-    const int64_t prompt_tokens = cached + int64_t(fresh.size());
+    const int64_t prompt_tokens = seq.cache.length() + int64_t(fresh.size());
     if (cfg.max_position_embeddings > 0 && prompt_tokens >= cfg.max_position_embeddings)
       throw BackendError("the conversation is " + std::to_string(prompt_tokens) + " tokens; the model's context is " +
                          std::to_string(cfg.max_position_embeddings));
-    spdlog::debug("embedded: {} prompt tokens, {} cached, {} to process", prompt_tokens, cached, fresh.size());
+    spdlog::debug("embedded: {} prompt tokens, {} cached, {} to process", prompt_tokens, cached,
+                  prompt_tokens - cached);
 
     // Text deltas go to the event loop in order, then the final result. A finished tool-call
     // block ends the turn, as a server's stop sequence would.
@@ -251,6 +291,8 @@ class EmbeddedBackend : public Backend {
   std::shared_ptr<const model::Model> model_;
   EmbeddedOptions opts_;
   std::vector<Sequence> sequences_;  // engine thread only
+  static constexpr size_t kMaxPrefixes = 4;
+  std::vector<Sequence> prefixes_;  // shared conversation prefixes (engine thread only)
   uint64_t clock_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;

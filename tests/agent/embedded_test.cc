@@ -251,6 +251,44 @@ TEST_F(Embedded, ADivergingPromptIsProcessedAfresh) {
   EXPECT_EQ(usage(turns[0], "processed_prompt_tokens"), usage(turns[0], "prompt_tokens"));
 }
 
+TEST_F(Embedded, ANewConversationStartsFromTheCachedSystemPrompt) {
+  START_OR_SKIP(h);
+  auto m = whale_tiny();
+  const auto& tok = *m->tokenizer();
+  h.cfg.limits.max_tokens_per_turn = 24;
+  h.cfg.limits.max_turns = 1;
+  auto backend = make_embedded_backend(m, EmbeddedOptions{});
+  h.run(*backend, "Hi!");
+  ASSERT_EQ(assistant_events(h).size(), 1u);
+  EXPECT_EQ(usage(assistant_events(h)[0], "cached_prompt_tokens"), 0);  // the first computes its prefix
+
+  // A second conversation with the same system prompt and tools: only its own text is processed.
+  h.events.clear();
+  h.run(*backend, "What files are here?");
+  auto turns = assistant_events(h);
+  ASSERT_EQ(turns.size(), 1u);
+  const json tools = whale_tiny_tools().openai_tools();
+  const std::string p = render_prompt(first_messages(h.messages, 2), tools, true);
+  const size_t user = p.find("<｜User｜>");
+  ASSERT_NE(user, std::string::npos);
+  const long prefix_tokens = long(tok.encode(p.substr(0, user + std::string("<｜User｜>").size())).size());
+  EXPECT_GT(prefix_tokens, 50);
+  EXPECT_EQ(usage(turns[0], "cached_prompt_tokens"), prefix_tokens);
+  EXPECT_EQ(usage(turns[0], "prompt_tokens"), long(tok.encode(p).size()));
+
+  // It answers exactly as a backend that processed the whole prompt afresh.
+  auto fresh = make_embedded_backend(m, EmbeddedOptions{});
+  h.events.clear();
+  h.run(*fresh, "What files are here?");
+  auto want = assistant_events(h);
+  ASSERT_EQ(want.size(), 1u);
+  EXPECT_EQ(usage(want[0], "cached_prompt_tokens"), 0);
+  EXPECT_EQ(turns[0]["reasoning"], want[0]["reasoning"]);
+  EXPECT_EQ(turns[0]["content"], want[0]["content"]);
+  EXPECT_EQ(turns[0]["tool_calls"], want[0]["tool_calls"]);
+  EXPECT_EQ(usage(turns[0], "completion_tokens"), usage(want[0], "completion_tokens"));
+}
+
 TEST(EmbeddedBackend, ABadModelDirectoryIsAClearError) {
   BackendConfig cfg;
   cfg.kind = "embedded";
