@@ -267,6 +267,8 @@ class EmbeddedBackend : public Backend {
       parser.feed(tok.token_bytes(t));
       return !block_done && !turn.cancelled;  // cancellation is honoured between tokens
     };
+    // A long prompt is processed in chunks; Ctrl-C stops between them too.
+    go.stop_prefill = [&] { return turn.cancelled.load(); };
     model::GenerateResult g;
     try {
       g = model::generate(*model_, seq.cache, fresh, go);
@@ -275,6 +277,12 @@ class EmbeddedBackend : public Backend {
       seq.text.clear();
       seq.cache = model_->new_cache();
       throw;
+    }
+    if (g.stop_reason == "stopped") {
+      // Cancelled inside the prompt: the cache holds its first chunks, a consistent state that
+      // the next turn of this conversation extends.
+      seq.text += tok.decode(std::vector<int32_t>(fresh.begin(), fresh.begin() + g.prompt_tokens));
+      throw Cancelled();
     }
     // Every sampled token was fed back: the cache now holds prompt + generated tokens.
     seq.text = job.prompt + tok.decode(g.tokens);

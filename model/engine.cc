@@ -140,6 +140,7 @@ Logits Model::forward(KvCache& cache, const std::vector<int32_t>& tokens, const 
   const bool mtp = opts_.mtp && !w_->mtp.empty() && !cache.dense;
   const int64_t chunk = std::max<int64_t>(1, opts_.prefill_chunk);
   for (size_t c0 = 0; c0 < tokens.size(); c0 += size_t(chunk)) {
+    if (c0 > 0 && fo.stop_between_chunks && fo.stop_between_chunks()) break;
     const int64_t T = std::min<int64_t>(chunk, int64_t(tokens.size() - c0));
     const int64_t pos0 = cache.length();
     const int32_t* tk = tokens.data() + c0;

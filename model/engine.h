@@ -3,6 +3,7 @@
 // the forward pass over a sequence's KV cache. Appending tokens costs only the new tokens; the
 // cache can be snapshotted, restored and forked (kv_cache.h).
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,6 +41,9 @@ struct ForwardOptions {
   bool all_positions = false;  // logits for every new position, else the last only
   Trace* trace = nullptr;
   Logits* mtp = nullptr;  // MTP logits (token p+2) of every MTP step run by this call
+  // Asked between prefill chunks: true stops there. The cache then holds the tokens processed so
+  // far (cache.length() tells how many), a consistent state to continue from later.
+  std::function<bool()> stop_between_chunks;
 };
 
 class Model {

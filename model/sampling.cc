@@ -54,7 +54,15 @@ GenerateResult generate(const Model& m, KvCache& cache, const std::vector<int32_
   std::vector<int32_t> stops = o.stop_tokens;
   if (stops.empty()) stops.push_back(m.config().eos_token_id);
   Sampler sampler(o.sampling);
-  Logits lg = m.forward(cache, prompt);
+  ForwardOptions fo;
+  fo.stop_between_chunks = o.stop_prefill;
+  const int64_t start = cache.length();
+  Logits lg = m.forward(cache, prompt, fo);
+  if (cache.length() - start < int64_t(prompt.size())) {
+    res.prompt_tokens = cache.length() - start;
+    res.stop_reason = "stopped";
+    return res;
+  }
   std::vector<float> logits(lg.last(), lg.last() + lg.vocab);
   res.stop_reason = "max_tokens";
   for (int i = 0; i < o.max_tokens; ++i) {

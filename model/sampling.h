@@ -37,11 +37,14 @@ struct GenerateOptions {
   std::function<void(std::vector<float>& logits, const std::vector<int32_t>& generated)> logit_hook;
   // Called with each sampled token; return false to stop.
   std::function<bool(int32_t token)> on_token;
+  // Asked between prompt chunks (Model's prefill_chunk): true stops before any token is sampled,
+  // with stop_reason "stopped" and the cache holding res.prompt_tokens of the prompt.
+  std::function<bool()> stop_prefill;
 };
 
 struct GenerateResult {
   std::vector<int32_t> tokens;  // generated (the stop token included when one was sampled)
-  std::string stop_reason;      // "stop_token", "max_tokens", "callback"
+  std::string stop_reason;      // "stop_token", "max_tokens", "callback", "stopped" (in the prompt)
   int64_t prompt_tokens = 0;    // tokens processed for the prompt (only the new ones)
 };
 

@@ -283,6 +283,30 @@ TEST_F(Engine, GreedyGenerationIsDeterministicAndStops) {
   EXPECT_EQ(r3.stop_reason, "stop_token");
 }
 
+TEST_F(Engine, AStoppedPrefillLeavesACacheToContinueFrom) {
+  GenerateOptions o;
+  o.sampling.greedy = true;
+  o.max_tokens = 5;
+  auto prompt = random_tokens(10, 11);
+  KvCache ref_cache = model_->new_cache();
+  auto ref = generate(*model_, ref_cache, prompt, o);
+
+  model_->options().prefill_chunk = 4;
+  int asked = 0;
+  o.stop_prefill = [&] { return ++asked == 2; };  // stop before the third chunk
+  KvCache c = model_->new_cache();
+  auto stopped = generate(*model_, c, prompt, o);
+  EXPECT_EQ(stopped.stop_reason, "stopped");
+  EXPECT_TRUE(stopped.tokens.empty());
+  EXPECT_EQ(stopped.prompt_tokens, 8);
+  EXPECT_EQ(c.length(), 8);
+  // The rest of the prompt on the same cache generates what the uninterrupted run did.
+  o.stop_prefill = nullptr;
+  auto rest = generate(*model_, c, std::vector<int32_t>(prompt.begin() + 8, prompt.end()), o);
+  EXPECT_EQ(rest.tokens, ref.tokens);
+  EXPECT_EQ(c.tokens(), ref_cache.tokens());
+}
+
 TEST(Sampling, TopKTopPTemperatureAndSeed) {
   std::vector<float> logits = {1.0f, 3.0f, 2.0f, -1.0f, 2.5f};
   SamplingParams p;
