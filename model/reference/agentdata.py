@@ -78,13 +78,14 @@ class Pools:
 
     def __init__(self, rng, split):
         self.rng, self.split = rng, split
-        self.words = HELDOUT_WORDS if split == "heldout" else TRAIN_WORDS
+        self.heldout = split in HELDOUT_SPLITS
+        self.words = HELDOUT_WORDS if self.heldout else TRAIN_WORDS
 
     def word(self):
         """A name/content word: held-out words for 'heldout'; for 'train' an invented word 70 % of
         the time, else a training word (held-out tasks draw exactly as before)."""
         r = self.rng
-        if self.split == "heldout" or r.random() < 0.3:
+        if self.heldout or r.random() < 0.3:
             return r.choice(self.words)
         return invented_word(r)
 
@@ -126,6 +127,8 @@ class Pools:
 
     def phrase(self, key, **kw):
         train, held = PHRASES[key]
+        if self.split == "heldout2":
+            return self.rng.choice(HELDOUT2[key]).format(**kw)
         if self.split == "heldout":
             return self.rng.choice(held).format(**kw)
         if key in COMPOSE and self.rng.random() < 0.5:
@@ -230,6 +233,30 @@ PHRASES = {
     "which_tools": ([
         "What tools do you have?", "Which tools can you use?", "List your tools.", "What can you do with tools?",
     ], ["Tell me about the tools at your disposal.", "Name the tools you are able to call."]),
+}
+
+# A second held-out set of sentence templates, written after the training vocabulary above was
+# frozen and the run that uses it had started, so nothing in training was shaped by them. Names and
+# contents are the held-out words, as in 'heldout'.
+HELDOUT_SPLITS = ("heldout", "heldout2")
+HELDOUT2 = {
+    "read": ["I'd like to view {f}.", "Please output everything that {f} has in it.", "What text does {f} hold?"],
+    "lines": ["Give me a line tally for {f}.", "How many rows of text does {f} have?",
+              "Measure {f}: how many lines long is it?"],
+    "words": ["What is the total word count in {f}?", "Tally up the words in {f}."],
+    "head": ["Print only the top {k} lines from {f}.", "Can I get lines 1 through {k} of {f}?"],
+    "list": ["Which files exist in this folder?", "Show the folder listing."],
+    "grep": ["Pick out the lines of {f} that include {w}.", "Search through {f} and show where {w} is used."],
+    "calc": ["Work out {a} {op} {b} in the shell.", "Tell me the answer to {a} {op} {b}."],
+    "write": ["Fill {f} with the text \"{t}\".", "Produce a file named {f} holding \"{t}\"."],
+    "replace": ["Swap out {w} and put {v} in its place in {f}.", "Inside {f}, change all {w} into {v}."],
+    "append": ["Add one line, \"{t}\", below everything in {f}.", "Put \"{t}\" on a new final line in {f}."],
+    "copy_count": ["Back up {f} as {g}, then tell me the number of lines in {g}."],
+    "list_read": ["Find the file ending in .{e} and show me what it says."],
+    "lines_times": ["Take how many lines {f} has and multiply that by {k}."],
+    "compare": ["Does {f} have more lines than {g}, or the other way round?"],
+    "hello": ["Hey, good to see you!", "Hello hello"],
+    "which_tools": ["What are your available tools?", "Which functions can you call for me?"],
 }
 
 # Generic wrappers for training requests only (none of them occurs in a held-out template).
@@ -611,7 +638,7 @@ SYSTEMS = (["You are a helpful assistant with access to a sandboxed working dire
 
 
 def family_table(split):
-    return FAMILIES if split == "heldout" else {**FAMILIES, **TRAIN_ONLY}
+    return FAMILIES if split in HELDOUT_SPLITS else {**FAMILIES, **TRAIN_ONLY}
 
 
 def pick_family(rng, split):
@@ -631,7 +658,7 @@ class Episode:
         self.files = {}
         self.steps = family_table(split)[self.family][0](self.pools, self.files)
         self.user = next(self.steps)
-        self.system = self.rng.choice(SYSTEMS[1] if split == "heldout" else SYSTEMS[0])
+        self.system = self.rng.choice(SYSTEMS[1] if split in HELDOUT_SPLITS else SYSTEMS[0])
 
     def setup(self, workdir):
         for name, text in self.files.items():

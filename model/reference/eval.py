@@ -128,7 +128,7 @@ def main():
     ap.add_argument("--model", help="directory with config.json, model.safetensors, tokenizer.json")
     ap.add_argument("--tasks", type=int, default=200)
     ap.add_argument("--first-seed", type=int, default=10_000_000, help="task seeds start here")
-    ap.add_argument("--split", choices=["heldout", "train"], default="heldout",
+    ap.add_argument("--split", choices=["heldout", "heldout2", "train"], default="heldout",
                     help="train: fresh tasks with training names and phrasings (a diagnostic: what the "
                          "model does on the kind of data it saw; use seeds no training run drew, e.g. 20000000)")
     ap.add_argument("--shard", default="0/1", help="i/n: evaluate every n-th task starting at i (parallel runs)")

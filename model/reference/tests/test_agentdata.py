@@ -88,6 +88,21 @@ class AgentDataTest(unittest.TestCase):
                 held = agentdata.PHRASES[ep.family][1]
                 self.assertTrue(any(ep.user.startswith(h.split("{")[0]) for h in held), ep.user)
 
+    def test_second_heldout_set_is_unseen_too(self):
+        import re
+        chunks = {agentdata._norm(part) for ts in agentdata.HELDOUT2.values() for t in ts
+                  for part in re.split(r"\{\w+\}", t) if len(agentdata._norm(part).split()) >= 4}
+        self.assertGreater(len(chunks), 20)
+        users = [agentdata._norm(agentdata.Episode(seed, "train").user) for seed in range(3000)]
+        self.assertEqual([c for c in chunks if any(c in u for u in users)], [])
+        self.assertEqual(set(agentdata.HELDOUT2), {k for k, (_, held) in agentdata.PHRASES.items() if held})
+        for seed in range(10_000_000, 10_000_060):
+            ep = agentdata.Episode(seed, "heldout2")
+            self.assertEqual(ep.family, agentdata.Episode(seed, "heldout").family)   # same task mix
+            templates = [t for ts in agentdata.HELDOUT2.values() for t in ts]
+            self.assertTrue(any(ep.user.startswith(t.split("{")[0]) for t in templates), ep.user)
+            self.assertIn(ep.system, agentdata.SYSTEMS[1])
+
     def test_tools_execute_in_workdir_only(self):
         d = tempfile.mkdtemp(prefix="tools-")
         self.assertEqual(tools.execute(d, "write_file", {"path": "a.txt", "content": "x\ny\n"}), "Wrote 4 bytes to a.txt")
