@@ -324,11 +324,12 @@ std::unique_ptr<Backend> make_embedded_backend(std::shared_ptr<const model::Mode
   return std::make_unique<EmbeddedBackend>(std::move(m), std::move(opts));
 }
 
-std::unique_ptr<Backend> make_embedded_backend(const BackendConfig& cfg) {
+std::unique_ptr<Backend> make_embedded_backend(const BackendConfig& cfg, size_t max_sequences) {
   if (!is_model_dir(cfg.model))
     throw BackendError("the embedded backend needs a checkpoint directory (--model DIR with config.json, "
                        "*.safetensors and tokenizer.json); '" + cfg.model + "' is not one");
   EmbeddedOptions opts;
+  opts.max_sequences = max_sequences;
   const json& extra = cfg.request_extra;
   for (const auto& [k, v] : extra.items())
     if (k != "temperature" && k != "top_p" && k != "top_k" && k != "seed")

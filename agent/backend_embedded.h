@@ -29,7 +29,8 @@ struct EmbeddedOptions {
 
 // Loads the checkpoint directory cfg.model (BackendError when it cannot). request_extra may set
 // "temperature", "top_p", "top_k" and "seed" (default: greedy).
-std::unique_ptr<Backend> make_embedded_backend(const BackendConfig& cfg);
+// max_sequences: conversations whose KV cache is kept (a batch keeps one per concurrent task).
+std::unique_ptr<Backend> make_embedded_backend(const BackendConfig& cfg, size_t max_sequences = 4);
 std::unique_ptr<Backend> make_embedded_backend(std::shared_ptr<const model::Model> m, EmbeddedOptions opts);
 
 // A directory that holds a checkpoint (config.json and weights).

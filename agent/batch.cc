@@ -8,6 +8,7 @@
 #include <iostream>
 #include <memory>
 
+#include "agent/backend_embedded.h"
 #include "agent/backend_factory.h"
 #include "agent/interrupts.h"
 #include "agent/jsonl_log.h"
@@ -74,6 +75,21 @@ class Batch {
   int run() {
     asio::io_context io;
     sandboxes_ = sandbox::make_process_backend(io.get_executor());
+    // One embedded engine serves every task: the model is loaded once, its turns run one at a
+    // time on its thread (each uses every core), and a new task starts from the cached state of
+    // the shared system prompt. Server backends stay one per task.
+    std::unique_ptr<Backend> shared;
+    BackendConfig bc = o_.cfg.backend;
+    choose_backend(bc);
+    if (bc.kind == "embedded") {
+      try {
+        shared = make_embedded_backend(bc, std::max<size_t>(4, size_t(o_.concurrency)));
+      } catch (const std::exception& e) {
+        std::cerr << "whalebox batch: " << e.what() << "\n";
+        return 1;
+      }
+    }
+    shared_backend_ = shared.get();
     if (isatty(STDERR_FILENO)) bar_ = std::make_unique<ProgressBar>(stderr, tasks_.size(), done_);
     Interrupts interrupts(io, [this] { stop(); }, [this] { stop(); });
     asio::steady_timer tick(io);
@@ -148,7 +164,9 @@ class Batch {
     json messages = json::array();
     // A backend or sandbox that cannot be made is fatal for the batch (every task would fail
     // the same way); what happens inside a task is that task's result.
-    auto backend = make_backend(cfg.backend);
+    std::unique_ptr<Backend> own;
+    Backend* backend = shared_backend_;
+    if (!backend) backend = (own = make_backend(cfg.backend)).get();
     auto box = co_await open_sandbox(*sandboxes_, workspace);
     {
       Session session(*backend, *box, tools_named(cfg.tools), cfg, [&](const json& e) {
@@ -182,6 +200,7 @@ class Batch {
   bool stopping_ = false;
   std::string fatal_;
   std::unique_ptr<sandbox::Backend> sandboxes_;
+  Backend* shared_backend_ = nullptr;  // the embedded engine, when the batch runs on it
   std::unique_ptr<ProgressBar> bar_;
   std::set<Session*> live_sessions_;
 };

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -266,6 +267,47 @@ TEST(BatchCommand, ProgressBarOnATerminalOnly) {
   EXPECT_EQ(err.find('\r'), std::string::npos) << err;
   EXPECT_NE(err.find("5 tasks recorded"), std::string::npos) << err;
   EXPECT_EQ(read_lines(dir + "/b.jsonl").size(), 5u);
+  fs::remove_all(dir);
+}
+
+// On the embedded engine a batch loads the model once and every task after the first starts
+// from the cached system prompt: the same answers as one engine per task, far fewer prompt
+// tokens processed.
+TEST(BatchCommand, EmbeddedTasksShareTheEngineAndTheSystemPrompt) {
+  SKIP_WITHOUT_SANDBOX();
+  const std::string model = std::string(WHALEBOX_SOURCE_DIR) + "/models/whale-tiny";
+  if (!fs::exists(model + "/config.json")) GTEST_SKIP() << model << " is missing";
+  std::string dir = test::temp_dir("batch-embedded");
+  {
+    std::ofstream f(dir + "/tasks.jsonl");
+    for (int i = 1; i <= 4; ++i)
+      f << njson{{"id", "t" + std::to_string(i)}, {"prompt", "What is " + std::to_string(7 * i) + " + 5?"}, {"max_turns", 2}}.dump()
+        << "\n";
+  }
+  auto run = [&](const std::string& out, const std::string& concurrency) {
+    pid_t pid = test::spawn({WHALEBOX_BINARY, "batch", dir + "/tasks.jsonl", "--out", out, "--concurrency", concurrency,
+                             "--tools", "whale-tiny", "--model", model},
+                            out + ".stdout", out + ".stderr");
+    EXPECT_EQ(test::wait_exit(pid), 0) << test::slurp(out + ".stderr");
+    std::map<std::string, njson> by_id;
+    for (const auto& r : read_lines(out)) by_id[r["id"]] = r;
+    return by_id;
+  };
+  auto one = run(dir + "/one.jsonl", "1");
+  auto two = run(dir + "/two.jsonl", "2");
+  ASSERT_EQ(one.size(), 4u);
+  ASSERT_EQ(two.size(), 4u);
+  long processed_first = 0, processed_rest = 0;
+  for (const auto& [id, r] : one) {
+    EXPECT_EQ(r["status"], two[id]["status"]) << id;
+    EXPECT_EQ(r["answer"], two[id]["answer"]) << id;  // sharing changes no output
+    EXPECT_EQ(r["usage"]["prompt_tokens"], two[id]["usage"]["prompt_tokens"]) << id;
+    (id == "t1" ? processed_first : processed_rest) += r["usage"]["processed_prompt_tokens"].get<long>();
+  }
+  // Tasks 2-4 process only their own text: each far less than the first, which also computed
+  // the system prompt and tool declarations.
+  EXPECT_GT(processed_first, 0);
+  EXPECT_LT(processed_rest, processed_first * 3 / 2) << processed_first << " vs " << processed_rest;
   fs::remove_all(dir);
 }
 
