@@ -125,8 +125,10 @@ std::unique_ptr<Pool> g_pool;
 int g_wanted = 0;
 
 Pool& pool() {
+  // Read once: hardware_concurrency() is a system call, and a decode step makes hundreds of jobs.
+  static const int hardware = int(std::max(1u, std::thread::hardware_concurrency()));
   std::lock_guard lk(g_mu);
-  int want = g_wanted > 0 ? g_wanted : int(std::max(1u, std::thread::hardware_concurrency()));
+  int want = g_wanted > 0 ? g_wanted : hardware;
   if (!g_pool || g_pool->size() != want) g_pool = std::make_unique<Pool>(want);
   return *g_pool;
 }
@@ -142,10 +144,14 @@ void set_thread_count(int n) {
 
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
+  if (in_worker_job) {  // nested (per-token work inside a prefill split): no pool lookup at all
+    fn(0, n);
+    return;
+  }
   Pool& p = pool();
   // A few chunks per thread, so a thread that starts late (or is preempted) leaves less behind.
   int64_t chunks = std::min<int64_t>(4 * int64_t(p.size()), std::max<int64_t>(1, n / std::max<int64_t>(grain, 1)));
-  if (p.size() <= 1 || chunks <= 1 || in_worker_job) {
+  if (p.size() <= 1 || chunks <= 1) {
     fn(0, n);
     return;
   }
