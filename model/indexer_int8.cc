@@ -166,9 +166,7 @@ void score32(const uint8_t* base, int64_t stride, int m, const QueryCodes& q, co
 namespace whalebox::model {
 
 bool indexer_int8_available() {
-  __builtin_cpu_init();
-  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                         __builtin_cpu_supports("avx512vnni");
+  static const bool ok = cpu_allows("avx512f") && cpu_allows("avx512bw") && cpu_allows("avx512vnni");
   return ok;
 }
 

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "model/quant.h"
@@ -18,12 +21,65 @@ const char* isa_name(Isa isa) {
   return "?";
 }
 
-Isa best_isa() {
+namespace {
+
+// WHALEBOX_ISA, read once: a level (scalar, avx2, avx512, native) and/or features to treat as
+// absent ("-avx512bf16"), comma-separated.
+struct IsaMask {
+  int level = 3;  // 0 scalar, 1 AVX2+FMA, 2 AVX-512 F/BW/VL, 3 everything the CPU has
+  std::vector<std::string> masked;
+};
+
+const IsaMask& isa_mask() {
+  static const IsaMask mask = [] {
+    IsaMask m;
+    const char* e = std::getenv("WHALEBOX_ISA");
+    if (!e || !*e) return m;
+    const std::string v = e;
+    for (size_t at = 0; at <= v.size();) {
+      size_t end = std::min(v.find(',', at), v.size());
+      const std::string item = v.substr(at, end - at);
+      at = end + 1;
+      if (item == "scalar") m.level = 0;
+      else if (item == "avx2") m.level = 1;
+      else if (item == "avx512") m.level = 2;
+      else if (item == "native") m.level = 3;
+      else if (item.size() > 1 && item[0] == '-') m.masked.push_back(item.substr(1));
+      else if (!item.empty())
+        std::fprintf(stderr,
+                     "whalebox: WHALEBOX_ISA: '%s' is not scalar, avx2, avx512, native or -FEATURE; ignored\n",
+                     item.c_str());
+    }
+    return m;
+  }();
+  return mask;
+}
+
+}  // namespace
+
+bool cpu_allows(const char* feature) {
   __builtin_cpu_init();
-  if (avx512_kernels() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl"))
-    return Isa::Avx512;
-  if (avx2_kernels() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::Avx2;
+  const std::string f = feature;
+  const IsaMask& mask = isa_mask();
+  int level = 3;
+  if (f == "avx2" || f == "fma") level = 1;
+  else if (f == "avx512f" || f == "avx512bw" || f == "avx512vl") level = 2;
+  if (level > mask.level || std::find(mask.masked.begin(), mask.masked.end(), f) != mask.masked.end()) return false;
+  // __builtin_cpu_supports wants a string literal, hence the list.
+  if (f == "avx2") return __builtin_cpu_supports("avx2");
+  if (f == "fma") return __builtin_cpu_supports("fma");
+  if (f == "avx512f") return __builtin_cpu_supports("avx512f");
+  if (f == "avx512bw") return __builtin_cpu_supports("avx512bw");
+  if (f == "avx512vl") return __builtin_cpu_supports("avx512vl");
+  if (f == "avx512bf16") return __builtin_cpu_supports("avx512bf16");
+  if (f == "avx512vbmi") return __builtin_cpu_supports("avx512vbmi");
+  if (f == "avx512vnni") return __builtin_cpu_supports("avx512vnni");
+  return false;
+}
+
+Isa best_isa() {
+  if (avx512_kernels() && cpu_allows("avx512f") && cpu_allows("avx512bw") && cpu_allows("avx512vl")) return Isa::Avx512;
+  if (avx2_kernels() && cpu_allows("avx2") && cpu_allows("fma")) return Isa::Avx2;
   return Isa::Scalar;
 }
 

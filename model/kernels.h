@@ -17,7 +17,13 @@ inline void prefetch_bytes(const void* p, int64_t bytes) {
 
 enum class Isa { Scalar, Avx2, Avx512 };
 const char* isa_name(Isa isa);
-Isa best_isa();          // what this CPU supports
+// Whether the CPU has an instruction-set extension ("avx2", "avx512bf16", ...) and the
+// environment allows it. WHALEBOX_ISA caps what the kernels may use, so that one machine can
+// reproduce what another CPU computes: a level (scalar, avx2, avx512 = F/BW/VL without the BF16,
+// VNNI and VBMI extensions, native) and features to mask, comma-separated
+// ("native,-avx512bf16" is a Cascade Lake). Read once; unknown items are reported on stderr.
+bool cpu_allows(const char* feature);
+Isa best_isa();          // what this CPU supports (within WHALEBOX_ISA)
 Isa active_isa();        // what the kernels use now
 void set_isa(Isa isa);   // tests and benchmarks; clamps to best_isa()
 

@@ -454,9 +454,8 @@ namespace whalebox::model {
 const Bf16Kernels* bf16_kernels() {
   static const Bf16Kernels k{bf16_rows,   round_inputs, fp4_input_order, kv_entry, attn_key_pairs, attn_scores,
                              attn_softmax, attn_pv};
-  __builtin_cpu_init();
-  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                         __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vbmi");
+  static const bool ok =
+      cpu_allows("avx512f") && cpu_allows("avx512bw") && cpu_allows("avx512bf16") && cpu_allows("avx512vbmi");
   return ok ? &k : nullptr;
 }
 

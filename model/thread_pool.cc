@@ -1,6 +1,12 @@
 #include "model/thread_pool.h"
 
+#include <sched.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -45,10 +51,9 @@ class Pool {
     std::unique_lock job_lock(job_mu_);  // one job at a time (callers on several threads queue)
     fn_ = &fn;
     n_items_ = n;
-    chunks_ = chunks;
     done_.store(0);
     ++gen_;
-    claim_.store(uint64_t(gen_) << 32);  // publishes the fields above; chunk index 0
+    claim_.store(claim_word(gen_, chunks, 0));  // publishes the fields above
     if (sleepers_.load() > 0) {
       std::lock_guard lk(mu_);
       cv_.notify_all();
@@ -69,16 +74,25 @@ class Pool {
   }
 
  private:
+  // The claim word: generation << 32 | chunk count << 16 | next chunk. The count travels in the
+  // word a claim compares against: a worker still holding a word of the finished job must not
+  // judge its index by the next job's count (it would claim a chunk that does not exist and
+  // count it as done for the next job, whose caller then waits forever).
+  static uint64_t claim_word(uint32_t gen, int chunks, int next) {
+    return uint64_t(gen) << 32 | uint64_t(uint16_t(chunks)) << 16 | uint16_t(next);
+  }
+
   // Claims and runs chunks of job `gen` until none is left (or another job replaced it).
   void work(uint32_t gen) {
     uint64_t c = claim_.load(std::memory_order_acquire);
     for (;;) {
-      if (uint32_t(c >> 32) != gen || int(uint32_t(c)) >= chunks_.load(std::memory_order_relaxed)) return;
+      const int chunks = int(uint16_t(c >> 16)), i = int(uint16_t(c));
+      if (uint32_t(c >> 32) != gen || i >= chunks) return;
+      // Succeeds only while c is the live word: this job's fields are the ones published with it.
       if (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel)) continue;
-      const int i = int(uint32_t(c));
-      const int64_t b = n_items_ * i / chunks_, e = n_items_ * (i + 1) / chunks_;
+      const int64_t b = n_items_ * i / chunks, e = n_items_ * (i + 1) / chunks;
       if (b < e) (*fn_)(b, e);
-      if (done_.fetch_add(1) + 1 == chunks_ && caller_waiting_.load()) {
+      if (done_.fetch_add(1) + 1 == chunks && caller_waiting_.load()) {
         std::lock_guard lk(mu_);
         done_cv_.notify_one();
       }
@@ -112,13 +126,26 @@ class Pool {
   std::mutex mu_, job_mu_;
   std::condition_variable cv_, done_cv_;
   uint32_t gen_ = 0;
-  std::atomic<uint64_t> claim_{0};  // job generation << 32 | next chunk
+  std::atomic<uint64_t> claim_{0};  // claim_word(): generation, chunk count, next chunk
   std::atomic<int> done_{0}, sleepers_{0};
   std::atomic<bool> stop_{false}, caller_waiting_{false};
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
   int64_t n_items_ = 0;
-  std::atomic<int> chunks_{1};  // read before a claim succeeds, possibly while the next job is set up
 };
+
+// WHALEBOX_THREADS when set (a container's CPU quota is not what the machine reports), else the
+// cores this process may run on.
+int default_thread_count() {
+  if (const char* e = std::getenv("WHALEBOX_THREADS"); e && *e) {
+    char* end = nullptr;
+    long n = std::strtol(e, &end, 10);
+    if (*end == 0 && n >= 1 && n <= 1024) return int(n);
+    std::fprintf(stderr, "whalebox: WHALEBOX_THREADS=%s is not a thread count (1-1024); ignored\n", e);
+  }
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return int(std::max(1u, std::thread::hardware_concurrency()));
+}
 
 std::mutex g_mu;
 std::unique_ptr<Pool> g_pool;
@@ -126,7 +153,7 @@ int g_wanted = 0;
 
 Pool& pool() {
   // Read once: hardware_concurrency() is a system call, and a decode step makes hundreds of jobs.
-  static const int hardware = int(std::max(1u, std::thread::hardware_concurrency()));
+  static const int hardware = default_thread_count();
   std::lock_guard lk(g_mu);
   int want = g_wanted > 0 ? g_wanted : hardware;
   if (!g_pool || g_pool->size() != want) g_pool = std::make_unique<Pool>(want);
@@ -150,7 +177,8 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
   }
   Pool& p = pool();
   // A few chunks per thread, so a thread that starts late (or is preempted) leaves less behind.
-  int64_t chunks = std::min<int64_t>(4 * int64_t(p.size()), std::max<int64_t>(1, n / std::max<int64_t>(grain, 1)));
+  int64_t chunks = std::min<int64_t>({4 * int64_t(p.size()), std::max<int64_t>(1, n / std::max<int64_t>(grain, 1)),
+                                      int64_t(UINT16_MAX)});  // the claim word holds 16 bits
   if (p.size() <= 1 || chunks <= 1) {
     fn(0, n);
     return;

@@ -285,10 +285,20 @@ TEST(BatchCommand, EmbeddedTasksShareTheEngineAndTheSystemPrompt) {
         << "\n";
   }
   auto run = [&](const std::string& out, const std::string& concurrency) {
-    pid_t pid = test::spawn({WHALEBOX_BINARY, "batch", dir + "/tasks.jsonl", "--out", out, "--concurrency", concurrency,
-                             "--tools", "whale-tiny", "--model", model},
+    pid_t pid = test::spawn({WHALEBOX_BINARY, "-vv", "batch", dir + "/tasks.jsonl", "--out", out, "--concurrency",
+                             concurrency, "--tools", "whale-tiny", "--backend", "embedded", "--model", model},
                             out + ".stdout", out + ".stderr");
-    EXPECT_EQ(test::wait_exit(pid), 0) << test::slurp(out + ".stderr");
+    // It takes about a second here. Should it hang, say where before the test's own timeout.
+    std::optional<int> rc = test::wait_exit_for(pid, std::chrono::seconds(90));
+    if (!rc) {
+      std::string threads = test::describe_process_tree(pid);
+      kill(pid, SIGKILL);
+      test::wait_exit(pid);
+      ADD_FAILURE() << "batch --concurrency " << concurrency << " still running after 90 s; its threads:\n"
+                    << threads << "results so far:\n" << test::slurp(out) << "stderr:\n" << test::slurp(out + ".stderr");
+    } else {
+      EXPECT_EQ(*rc, 0) << test::slurp(out + ".stderr");
+    }
     std::map<std::string, njson> by_id;
     for (const auto& r : read_lines(out)) by_id[r["id"]] = r;
     return by_id;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -103,6 +104,64 @@ int wait_exit(pid_t pid) {
   int st = 0;
   waitpid(pid, &st, 0);
   return status_of(st);
+}
+
+std::optional<int> wait_exit_for(pid_t pid, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    int st = 0;
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid) return status_of(st);
+    if (r < 0) return std::nullopt;
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    usleep(20000);
+  }
+}
+
+namespace {
+
+std::string first_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces and parentheses.
+pid_t parent_of(const std::string& stat) {
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(stat.substr(close + 1));
+  std::string state;
+  pid_t ppid = -1;
+  rest >> state >> ppid;
+  return ppid;
+}
+
+}  // namespace
+
+std::string describe_process_tree(pid_t root) {
+  std::vector<pid_t> tree{root};
+  for (size_t i = 0; i < tree.size(); ++i) {  // breadth first over /proc
+    for (const auto& e : std::filesystem::directory_iterator("/proc", std::filesystem::directory_options::skip_permission_denied)) {
+      const std::string name = e.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      if (parent_of(first_line(e.path() / "stat")) == tree[i]) tree.push_back(std::stoi(name));
+    }
+  }
+  std::ostringstream out;
+  for (pid_t p : tree) {
+    const std::string dir = "/proc/" + std::to_string(p);
+    std::error_code ec;
+    for (const auto& t : std::filesystem::directory_iterator(dir + "/task", ec)) {
+      std::string stat = first_line(t.path() / "stat");
+      size_t close = stat.rfind(')');
+      std::string state = close == std::string::npos ? "?" : stat.substr(close + 2, 1);
+      out << p << "/" << t.path().filename().string() << " " << first_line(t.path() / "comm") << " state=" << state
+          << " wchan=" << first_line(t.path() / "wchan") << " syscall=" << first_line(t.path() / "syscall") << "\n";
+    }
+  }
+  return out.str();
 }
 
 std::string slurp(const std::string& path) {

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,11 @@ class PtyProcess {
 pid_t spawn(const std::vector<std::string>& argv, const std::string& stdout_file, const std::string& stderr_file,
             const std::vector<std::string>& env = {});
 int wait_exit(pid_t pid);  // exit status (128+signal when killed)
+// Waits at most `limit`; nullopt when the process still runs.
+std::optional<int> wait_exit_for(pid_t pid, std::chrono::milliseconds limit);
+// One line per thread of pid and of every descendant: pid/tid, name, state, kernel wait channel
+// and current system call (what a hung process is blocked in, for a test's failure message).
+std::string describe_process_tree(pid_t pid);
 
 std::string slurp(const std::string& path);
 

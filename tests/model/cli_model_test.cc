@@ -44,3 +44,31 @@ TEST(ModelCli, PlanMissingFileIsAnError) {
   EXPECT_EQ(rc, 1);
   EXPECT_NE(out.find("/nonexistent/config.json"), std::string::npos) << out;
 }
+
+// WHALEBOX_ISA and WHALEBOX_THREADS reach the engine; a bad value is named and ignored.
+TEST(ModelCli, EnvironmentCapsTheInstructionSetAndSetsTheThreads) {
+  const std::string model = std::string(WHALEBOX_SOURCE_DIR) + "/models/whale-tiny";
+  if (!std::filesystem::exists(model + "/config.json")) GTEST_SKIP() << model << " is missing";
+  int rc;
+  auto out = run("model info --model " + model, &rc);
+  ASSERT_EQ(rc, 0) << out;
+  out = [&] {
+    setenv("WHALEBOX_ISA", "scalar", 1);
+    setenv("WHALEBOX_THREADS", "3", 1);
+    auto o = run("model info --model " + model, &rc);
+    unsetenv("WHALEBOX_ISA");
+    unsetenv("WHALEBOX_THREADS");
+    return o;
+  }();
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("isa: \"scalar\""), std::string::npos) << out;
+  EXPECT_NE(out.find("threads: 3"), std::string::npos) << out;
+  setenv("WHALEBOX_ISA", "avx9", 1);
+  setenv("WHALEBOX_THREADS", "lots", 1);
+  out = run("model info --model " + model, &rc);
+  unsetenv("WHALEBOX_ISA");
+  unsetenv("WHALEBOX_THREADS");
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("WHALEBOX_ISA: 'avx9' is not"), std::string::npos) << out;
+  EXPECT_NE(out.find("WHALEBOX_THREADS=lots is not a thread count"), std::string::npos) << out;
+}
