@@ -59,21 +59,29 @@ const IsaMask& isa_mask() {
 
 bool cpu_allows(const char* feature) {
   __builtin_cpu_init();
-  const std::string f = feature;
+  // One row per extension the kernels ask about: the WHALEBOX_ISA level it belongs to and
+  // whether the CPU has it (__builtin_cpu_supports wants a string literal, hence the table).
+  struct Feature {
+    const char* name;
+    int level;
+    bool present;
+  };
+  static const Feature features[] = {
+      {"avx2", 1, bool(__builtin_cpu_supports("avx2"))},
+      {"fma", 1, bool(__builtin_cpu_supports("fma"))},
+      {"avx512f", 2, bool(__builtin_cpu_supports("avx512f"))},
+      {"avx512bw", 2, bool(__builtin_cpu_supports("avx512bw"))},
+      {"avx512vl", 2, bool(__builtin_cpu_supports("avx512vl"))},
+      {"avx512bf16", 3, bool(__builtin_cpu_supports("avx512bf16"))},
+      {"avx512vbmi", 3, bool(__builtin_cpu_supports("avx512vbmi"))},
+      {"avx512vnni", 3, bool(__builtin_cpu_supports("avx512vnni"))},
+  };
   const IsaMask& mask = isa_mask();
-  int level = 3;
-  if (f == "avx2" || f == "fma") level = 1;
-  else if (f == "avx512f" || f == "avx512bw" || f == "avx512vl") level = 2;
-  if (level > mask.level || std::find(mask.masked.begin(), mask.masked.end(), f) != mask.masked.end()) return false;
-  // __builtin_cpu_supports wants a string literal, hence the list.
-  if (f == "avx2") return __builtin_cpu_supports("avx2");
-  if (f == "fma") return __builtin_cpu_supports("fma");
-  if (f == "avx512f") return __builtin_cpu_supports("avx512f");
-  if (f == "avx512bw") return __builtin_cpu_supports("avx512bw");
-  if (f == "avx512vl") return __builtin_cpu_supports("avx512vl");
-  if (f == "avx512bf16") return __builtin_cpu_supports("avx512bf16");
-  if (f == "avx512vbmi") return __builtin_cpu_supports("avx512vbmi");
-  if (f == "avx512vnni") return __builtin_cpu_supports("avx512vnni");
+  const std::string f = feature;
+  for (const Feature& x : features)
+    if (f == x.name)
+      return x.present && x.level <= mask.level &&
+             std::find(mask.masked.begin(), mask.masked.end(), f) == mask.masked.end();
   return false;
 }
 

@@ -152,7 +152,7 @@ std::unique_ptr<Pool> g_pool;
 int g_wanted = 0;
 
 Pool& pool() {
-  // Read once: hardware_concurrency() is a system call, and a decode step makes hundreds of jobs.
+  // Read once: it makes system calls, and a decode step makes hundreds of jobs.
   static const int hardware = default_thread_count();
   std::lock_guard lk(g_mu);
   int want = g_wanted > 0 ? g_wanted : hardware;

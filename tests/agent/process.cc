@@ -127,40 +127,39 @@ std::string first_line(const std::string& path) {
   return line;
 }
 
-// /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces and parentheses.
-pid_t parent_of(const std::string& stat) {
-  size_t close = stat.rfind(')');
-  if (close == std::string::npos) return -1;
-  std::istringstream rest(stat.substr(close + 1));
-  std::string state;
+// /proc/PID/stat and /proc/PID/task/TID/stat: "pid (comm) state ppid ..."; comm may hold
+// spaces and parentheses, so the fields are read after the last ')'.
+struct Stat {
+  std::string state = "?";
   pid_t ppid = -1;
-  rest >> state >> ppid;
-  return ppid;
+};
+
+Stat read_stat(const std::filesystem::path& file) {
+  const std::string line = first_line(file);
+  Stat s;
+  if (size_t close = line.rfind(')'); close != std::string::npos) std::istringstream(line.substr(close + 1)) >> s.state >> s.ppid;
+  return s;
 }
 
 }  // namespace
 
 std::string describe_process_tree(pid_t root) {
+  std::vector<std::pair<pid_t, pid_t>> procs;  // (pid, parent) of every process, read once
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") == std::string::npos) procs.emplace_back(std::stoi(name), read_stat(e.path() / "stat").ppid);
+  }
   std::vector<pid_t> tree{root};
-  for (size_t i = 0; i < tree.size(); ++i) {  // breadth first over /proc
-    for (const auto& e : std::filesystem::directory_iterator("/proc", std::filesystem::directory_options::skip_permission_denied)) {
-      const std::string name = e.path().filename().string();
-      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      if (parent_of(first_line(e.path() / "stat")) == tree[i]) tree.push_back(std::stoi(name));
-    }
-  }
+  for (size_t i = 0; i < tree.size(); ++i)  // breadth first
+    for (const auto& [pid, parent] : procs)
+      if (parent == tree[i]) tree.push_back(pid);
   std::ostringstream out;
-  for (pid_t p : tree) {
-    const std::string dir = "/proc/" + std::to_string(p);
-    std::error_code ec;
-    for (const auto& t : std::filesystem::directory_iterator(dir + "/task", ec)) {
-      std::string stat = first_line(t.path() / "stat");
-      size_t close = stat.rfind(')');
-      std::string state = close == std::string::npos ? "?" : stat.substr(close + 2, 1);
-      out << p << "/" << t.path().filename().string() << " " << first_line(t.path() / "comm") << " state=" << state
-          << " wchan=" << first_line(t.path() / "wchan") << " syscall=" << first_line(t.path() / "syscall") << "\n";
-    }
-  }
+  for (pid_t p : tree)
+    for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(p) + "/task", ec))
+      out << p << "/" << t.path().filename().string() << " " << first_line(t.path() / "comm")
+          << " state=" << read_stat(t.path() / "stat").state << " wchan=" << first_line(t.path() / "wchan")
+          << " syscall=" << first_line(t.path() / "syscall") << "\n";
   return out.str();
 }
 

@@ -49,25 +49,22 @@ TEST(ModelCli, PlanMissingFileIsAnError) {
 TEST(ModelCli, EnvironmentCapsTheInstructionSetAndSetsTheThreads) {
   const std::string model = std::string(WHALEBOX_SOURCE_DIR) + "/models/whale-tiny";
   if (!std::filesystem::exists(model + "/config.json")) GTEST_SKIP() << model << " is missing";
+  auto info_with = [&](const char* isa, const char* threads, int* rc) {
+    setenv("WHALEBOX_ISA", isa, 1);
+    setenv("WHALEBOX_THREADS", threads, 1);
+    auto out = run("model info --model " + model, rc);
+    unsetenv("WHALEBOX_ISA");
+    unsetenv("WHALEBOX_THREADS");
+    return out;
+  };
   int rc;
   auto out = run("model info --model " + model, &rc);
   ASSERT_EQ(rc, 0) << out;
-  out = [&] {
-    setenv("WHALEBOX_ISA", "scalar", 1);
-    setenv("WHALEBOX_THREADS", "3", 1);
-    auto o = run("model info --model " + model, &rc);
-    unsetenv("WHALEBOX_ISA");
-    unsetenv("WHALEBOX_THREADS");
-    return o;
-  }();
+  out = info_with("scalar", "3", &rc);
   ASSERT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("isa: \"scalar\""), std::string::npos) << out;
   EXPECT_NE(out.find("threads: 3"), std::string::npos) << out;
-  setenv("WHALEBOX_ISA", "avx9", 1);
-  setenv("WHALEBOX_THREADS", "lots", 1);
-  out = run("model info --model " + model, &rc);
-  unsetenv("WHALEBOX_ISA");
-  unsetenv("WHALEBOX_THREADS");
+  out = info_with("avx9", "lots", &rc);
   ASSERT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("WHALEBOX_ISA: 'avx9' is not"), std::string::npos) << out;
   EXPECT_NE(out.find("WHALEBOX_THREADS=lots is not a thread count"), std::string::npos) << out;

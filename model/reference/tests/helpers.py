@@ -11,10 +11,7 @@ sys.path.insert(0, REFERENCE)
 # a value across a rounding boundary), and the golden vectors were computed single-threaded.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-# One BLAS kernel on every machine: OpenBLAS picks its kernels by CPU, and the AVX-512 and AMX
-# ones sum in another order than the AVX2 ones the golden vectors were computed with (measured:
-# v4-flash-mini logits off by 1.35e-4 and an FP4 index key flipped on a Sapphire Rapids machine).
-os.environ.setdefault("OPENBLAS_CORETYPE", "HASWELL")
+os.environ.setdefault("OPENBLAS_CORETYPE", "HASWELL")  # the kernels golden.py computes with (see there)
 
 import torch  # noqa: E402
 
