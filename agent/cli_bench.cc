@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <iostream>
 
 #include "agent/cli.h"
@@ -14,8 +15,18 @@ void add_bench_commands(CLI::App& app, CliContext& ctx) {
   // Everything after the benchmark name goes to the benchmark itself (`whalebox bench dsml --rounds 7`).
   cmd->prefix_command();
   cmd->fallthrough(false);
-  cmd->footer("Benchmarks report ratios against a peer measured in the same run.");
+  // No CLI11 help flag: `bench <name> --help` must reach the benchmark's own options.
+  cmd->set_help_flag();
+  cmd->footer("Benchmarks report ratios against a peer measured in the same run.\n"
+              "`whalebox bench <name> --help` lists a benchmark's own options.");
   cmd->callback([cmd, name, list, &ctx] {
+    const auto rest = cmd->remaining();
+    const bool help = std::find_if(rest.begin(), rest.end(), [](const std::string& a) { return a == "-h" || a == "--help"; }) != rest.end();
+    if (help && name->empty()) {
+      std::cout << cmd->help();
+      ctx.exit_code = 0;
+      return;
+    }
     if (*list || name->empty()) {
       for (const auto& b : bench::registry()) std::cout << b.name << "\t" << b.summary << "\n";
       ctx.exit_code = name->empty() && !*list ? 2 : 0;
@@ -23,7 +34,12 @@ void add_bench_commands(CLI::App& app, CliContext& ctx) {
     }
     for (const auto& b : bench::registry()) {
       if (b.name == *name) {
-        ctx.exit_code = b.run(cmd->remaining());
+        if (help) {
+          std::cout << b.summary << "\nUsage: whalebox bench " << b.name << " " << b.usage;
+          ctx.exit_code = 0;
+          return;
+        }
+        ctx.exit_code = b.run(rest);
         return;
       }
     }

@@ -55,8 +55,13 @@ constexpr const char* kCompletion =
 int run_agent(const std::vector<std::string>& args) {
   int iterations = 300;
   int turns_per_task = 20;  // the conversation (and the rendered prompt) restarts every 20 calls
-  for (size_t i = 0; i + 1 < args.size(); ++i) {
-    if (args[i] == "--iterations") iterations = std::max(10, std::stoi(args[i + 1]));
+  for (size_t i = 0; i < args.size(); i += 2) {
+    if (args[i] == "--iterations" && i + 1 < args.size()) {
+      iterations = std::max(10, std::stoi(args[i + 1]));
+    } else {
+      std::cerr << "bench agent: unknown argument " << args[i] << " (see whalebox bench agent --help)\n";
+      return 2;
+    }
   }
   std::string workspace = agent::fresh_workspace_dir();
   asio::io_context io;

@@ -10,6 +10,7 @@ namespace whalebox::bench {
 struct Benchmark {
   std::string name;
   std::string summary;
+  std::string usage;  // the options, for `whalebox bench <name> --help`
   std::function<int(const std::vector<std::string>& args)> run;
 };
 

@@ -34,7 +34,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// V4-Flash proportions scaled down to ~0.4B parameters: window 128, CSA 4 / HCA 128 layers,
+// V4-Flash proportions scaled down to ~0.6B parameters (0.3B active): window 128, CSA 4 / HCA 128 layers,
 // 512-d heads with 64 rope dims, FP8 linears, FP4 experts.
 std::string bench_config(bool quick) {
   nlohmann::json j = {
@@ -301,18 +301,6 @@ int run_engine(const std::vector<std::string>& args) {
         contexts = {4096, 65536};
         steps = 2;
         prompt = 256;
-      } else if (a == "--help" || a == "-h") {
-        std::cout << "whalebox bench engine [--quick] [--threads N] [--contexts N,N,...] [--steps N] [--prompt N]\n"
-                     "                      [--no-dense] [--dense-budget-gib G]\n"
-                     "  (or WHALEBOX_BENCH_ENGINE_ARGS=\"--quick ...\")\n"
-                     "  Random ~0.6B-parameter FP8/FP4 V4 checkpoint in fast mode; prefill and decode tokens/s at\n"
-                     "  4K..1M context, dense-attention baseline, KV bytes/token, and this machine's read bandwidth and\n"
-                     "  BF16 GEMM rate (the engine's own VDPBF16PS kernel), all in one run.\n"
-                     "  --quick: a smaller model, contexts 4K and 64K, 256-token prompt (seconds instead of minutes).\n"
-                     "  --contexts: decode contexts (the first is the reference of the slowdown ratio).\n"
-                     "  --steps: timed decode steps per context (default 16); --prompt: prefill tokens (default 1024).\n"
-                     "  --no-dense: skip the dense baseline.\n";
-        return 0;
       } else if (a == "--threads") {
         model::set_thread_count(int(number(i)));
       } else if (a == "--dense-budget-gib" && i + 1 < argv.size()) {

@@ -74,6 +74,26 @@ TEST(Cli, HelpAtEveryLevel) {
   EXPECT_GE(visited, 2) << "expected at least one subcommand";
 }
 
+// `bench <name> --help` shows that benchmark's own options (CLI11 would print the bench
+// command's help instead), runs nothing and exits 0; unknown options are refused.
+TEST(Cli, BenchHelpShowsEachBenchmarksOptions) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"engine", "--contexts"}, {"dsml", "--chunk"}, {"sandbox", "--alive"}, {"agent", "--iterations"}};
+  for (const auto& [name, option] : cases) {
+    auto out = run(std::string("bench ") + name + " --help");
+    EXPECT_EQ(out.status, 0) << name << ": " << out.text;
+    EXPECT_NE(out.text.find(std::string("Usage: whalebox bench ") + name), std::string::npos) << out.text;
+    EXPECT_NE(out.text.find(option), std::string::npos) << out.text;
+    EXPECT_EQ(out.text.find("{\""), std::string::npos) << name << " ran instead of showing its help";
+  }
+  auto top = run("bench --help");
+  EXPECT_EQ(top.status, 0) << top.text;
+  EXPECT_NE(top.text.find("--list"), std::string::npos) << top.text;
+  auto bad = run("bench agent --no-such-option 1");
+  EXPECT_EQ(bad.status, 2) << bad.text;
+  EXPECT_NE(bad.text.find("--no-such-option"), std::string::npos) << bad.text;
+}
+
 // The engine benchmark runs end to end (quick mode: a smaller random FP8/FP4 checkpoint made
 // at run time, 4K and 64K contexts) and its last line is one JSON object with the measured
 // ratios; timings are not asserted (shared machines), the structure and the KV size are.
