@@ -7,9 +7,12 @@ the incremental cache until EOS, parse the turn with the strict DSML parser, exe
 real in a temporary directory, feed the results back, and repeat until the model answers. Metrics:
   well_formed  turns that emit DSML whose block parses strictly / turns that emit DSML
   right_call   expected tool-call steps where the model called that tool with those arguments
-  correct      tasks whose final answer contains every expected fact (and made no wrong call)"""
+  correct      tasks whose final answer contains every expected fact (and made no wrong call)
+and, from the logs, the expected call steps by cause (right, wrong tool, wrong argument names,
+wrong value of which argument, ...), so a run's errors can be told apart without rerunning it."""
 
 import argparse
+import collections
 import json
 import os
 
@@ -77,6 +80,9 @@ def run_task(model, tok, seed, log=None, split="heldout"):
                 stats["correct"] = (isinstance(expected, agentdata.Answer) and not wrong
                                     and all(s in content for s in expected.expect))
                 break
+            if isinstance(expected, agentdata.Call):   # for summarize()'s error causes
+                stats.setdefault("calls", []).append({"expected": {"name": expected.name, "arguments": expected.args},
+                                                      "got": calls})
             if isinstance(expected, agentdata.Call) and len(calls) == 1 and same_call(calls[0], expected):
                 stats["right_calls"] += 1
             else:
@@ -104,6 +110,24 @@ def run_task(model, tok, seed, log=None, split="heldout"):
     return stats
 
 
+def call_error(expected, got):
+    """Why an expected call step went wrong, or "right": what the model got wrong first."""
+    if not got:
+        return "no call"
+    if len(got) > 1:
+        return "several calls"
+    if got[0]["name"] != expected["name"]:
+        return "wrong tool"
+    try:
+        args = json.loads(got[0]["arguments"])
+    except json.JSONDecodeError:
+        return "arguments not JSON"
+    if not isinstance(args, dict) or set(args) != set(expected["arguments"]):
+        return "wrong argument names"
+    bad = sorted(k for k in args if args[k] != expected["arguments"][k])
+    return "wrong value: " + ", ".join(bad) if bad else "right"
+
+
 def summarize(results):
     dsml = sum(r["dsml_turns"] for r in results)
     calls = sum(r["expected_calls"] for r in results)
@@ -120,6 +144,10 @@ def summarize(results):
         "expected_calls": calls,
         "correct": sum(r["correct"] for r in results) / max(1, len(results)),
         "by_family": {k: f"{v[0]}/{v[1]}" for k, v in sorted(by_family.items())},
+        # Every call step the model reached (logs older than this field have none), by cause;
+        # a malformed turn ends the task before its call is parsed, so it is not counted here.
+        "calls": dict(collections.Counter(call_error(c["expected"], c["got"])
+                                          for r in results for c in r.get("calls", [])).most_common()),
     }
 
 

@@ -67,6 +67,20 @@ class EvalHarnessTest(unittest.TestCase):
         self.assertEqual(s["right_call"], 0.0)
         self.assertLess(s["correct"], 0.3)     # only the no-tool tasks can still succeed
 
+    def test_call_errors_are_broken_down_by_cause(self):
+        s = self.run_all(corrupt=False)
+        self.assertEqual(s["calls"], {"right": s["expected_calls"]}, s)
+        exp = {"name": "write_file", "arguments": {"path": "a.txt", "content": "x"}}
+        got = lambda name, args: [{"name": name, "arguments": args}]
+        self.assertEqual(evaluator.call_error(exp, []), "no call")
+        self.assertEqual(evaluator.call_error(exp, got("write_file", "{}") * 2), "several calls")
+        self.assertEqual(evaluator.call_error(exp, got("run_shell", '{"command": "x"}')), "wrong tool")
+        self.assertEqual(evaluator.call_error(exp, got("write_file", "{bad")), "arguments not JSON")
+        self.assertEqual(evaluator.call_error(exp, got("write_file", '{"path": "a.txt"}')), "wrong argument names")
+        self.assertEqual(evaluator.call_error(exp, got("write_file", '{"path": "b.txt", "content": "x"}')),
+                         "wrong value: path")
+        self.assertEqual(evaluator.call_error(exp, got("write_file", '{"path": "a.txt", "content": "x"}')), "right")
+
     def test_same_call_compares_values(self):
         call = agentdata.Call("", "run_shell", {"command": "wc -l < a"})
         self.assertTrue(evaluator.same_call({"name": "run_shell", "arguments": '{"command": "wc -l < a"}'}, call))
