@@ -53,16 +53,19 @@ class ModelStorageTest(unittest.TestCase):
     def test_formats(self):
         cfg = small_config([0, 4, 16, 0], hidden_size=128, q_lora_rank=64)
         model = init_weights(Transformer(cfg), 3).eval()
-        toks = torch.randint(0, cfg.vocab_size, (1, 40))
+        toks = torch.randint(0, cfg.vocab_size, (1, 40), generator=torch.Generator().manual_seed(0))
         with torch.no_grad():
             ref = model(toks)
         d = tempfile.mkdtemp(prefix="st-model-")
-        for fmt, tol in (("fp32", 0.0), ("bf16", 0.1), ("fp8", 3.0)):
+        # Logit error relative to the logits (norms): the largest single difference is no measure,
+        # since a rounded weight can flip an indexer top-k choice and move one position a lot
+        # (over 30 random inputs: BF16 0.011-0.87 max abs, at most 4.5 % relative; FP8 at most 10.5 %).
+        for fmt, tol in (("fp32", 0.0), ("bf16", 0.1), ("fp8", 0.25)):
             st.save_model(model, os.path.join(d, fmt), fmt)
             loaded = st.load_model(os.path.join(d, fmt))
             with torch.no_grad():
-                diff = (loaded(toks) - ref).abs().max().item()
-            self.assertLessEqual(diff, tol, fmt)
+                rel = ((loaded(toks) - ref).norm() / ref.norm()).item()
+            self.assertLessEqual(rel, tol, fmt)
         tensors, meta = st.read(os.path.join(d, "fp8", "model.safetensors"))
         self.assertEqual(meta["storage"], "fp8")
         self.assertEqual(tensors["layers.0.attn.wq_b.weight"][0], "F8_E4M3")
