@@ -1,15 +1,62 @@
 #include "model/config.h"
 
+#include <cmath>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
+#include <type_traits>
+#include <vector>
 
 namespace whalebox::model {
 
 using nlohmann::json;
 
 namespace {
+
+[[noreturn]] void wrong_type(const char* key, const json& v) {
+  throw std::runtime_error(std::string("config.json: field '") + key + "' has the wrong type (" + v.type_name() + ")");
+}
+
+// A JSON number as integer type T, or an error naming the field: the library's own conversion
+// of a float or a large integer that T cannot hold is undefined behaviour (1e30, 2^40 as int).
+template <class T>
+T integer(const json& v, const char* key) {
+  if (v.is_number_integer() || v.is_number_unsigned()) {
+    const bool fits = v.is_number_unsigned()
+                          ? v.get<uint64_t>() <= uint64_t(std::numeric_limits<T>::max())
+                          : v.get<int64_t>() >= int64_t(std::numeric_limits<T>::min()) &&
+                                (v.get<int64_t>() < 0 || uint64_t(v.get<int64_t>()) <= uint64_t(std::numeric_limits<T>::max()));
+    if (fits) return T(v.get<int64_t>());
+  } else if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (std::isfinite(d) && d == std::floor(d) && d >= double(std::numeric_limits<T>::min()) &&
+        d <= double(std::numeric_limits<T>::max()))
+      return T(d);
+  } else {
+    wrong_type(key, v);
+  }
+  throw std::runtime_error(std::string("config.json: field '") + key + "' is " + v.dump() +
+                           ", not an integer of the supported range");
+}
+
+template <class T>
+void convert(const json& v, const char* key, T& out) {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    out = integer<T>(v, key);
+  } else if constexpr (std::is_same_v<T, std::vector<int>>) {
+    if (!v.is_array()) wrong_type(key, v);
+    out.clear();
+    for (const json& e : v) out.push_back(integer<int>(e, key));
+  } else {
+    try {
+      out = v.get<T>();
+    } catch (const json::exception&) {
+      wrong_type(key, v);
+    }
+  }
+}
 
 template <class T>
 void take(const json& j, const char* key, T& out, bool required) {
@@ -18,12 +65,7 @@ void take(const json& j, const char* key, T& out, bool required) {
     if (required) throw std::runtime_error(std::string("config.json: missing field '") + key + "'");
     return;
   }
-  try {
-    out = it->get<T>();
-  } catch (const json::exception&) {
-    throw std::runtime_error(std::string("config.json: field '") + key + "' has the wrong type (" +
-                             it->type_name() + ")");
-  }
+  convert(*it, key, out);
 }
 
 void check(bool ok, const std::string& what) {

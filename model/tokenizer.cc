@@ -19,6 +19,18 @@ namespace {
 
 [[noreturn]] void fail(const std::string& what) { throw std::runtime_error("tokenizer.json: " + what); }
 
+// Ids index tables sized by the largest one, so a hostile file must not name id 2^31 - 1 (an
+// 8 GB table) or a negative one (a write before the table). V4's vocabulary is 129,280.
+constexpr int64_t kMaxTokenId = int64_t(1) << 24;
+
+int32_t checked_id(const json& v, const std::string& what) {
+  if (!v.is_number_integer()) fail(what + " has no integer id");
+  if (v.is_number_unsigned() ? v.get<uint64_t>() >= uint64_t(kMaxTokenId) : v.get<int64_t>() >= kMaxTokenId)
+    fail(what + " has id " + v.dump() + ", beyond the supported " + std::to_string(kMaxTokenId));
+  if (!v.is_number_unsigned() && v.get<int64_t>() < 0) fail(what + " has a negative id");
+  return int32_t(v.get<int64_t>());
+}
+
 // GPT-2 byte<->unicode table: printable bytes map to themselves, the rest to U+0100 upwards.
 struct ByteUnicode {
   uint32_t to_cp[256];
@@ -169,9 +181,7 @@ Tokenizer Tokenizer::parse(const std::string& text) {
   std::string raw;
   int32_t max_id = -1;
   for (auto& [s, idv] : m["vocab"].items()) {
-    if (!idv.is_number_integer()) fail("vocab entry '" + s + "' has no integer id");
-    int32_t id = idv.get<int32_t>();
-    if (id < 0) fail("vocab entry '" + s + "' has a negative id");
+    const int32_t id = checked_id(idv, "vocab entry '" + s + "'");
     if (!unmap_bytes(s, raw)) {
       // Added tokens may also appear in the vocab in their raw form; they are matched by text.
       if (added_contents.count(s)) continue;
@@ -210,7 +220,8 @@ Tokenizer Tokenizer::parse(const std::string& text) {
     ++rank;
   }
   for (auto& a : j.value("added_tokens", json::array())) {
-    int32_t id = a.at("id").get<int32_t>();
+    if (!a.is_object() || !a.contains("id")) fail("an added token has no id");
+    const int32_t id = checked_id(a["id"], "added token " + a.value("content", std::string("?")));
     std::string content = a.at("content").get<std::string>();
     if (content.empty()) fail("added token " + std::to_string(id) + " is empty");
     if (id >= int32_t(t.id_bytes.size())) t.id_bytes.resize(size_t(id) + 1);

@@ -5,6 +5,7 @@
 
 #include "model/config.h"
 #include "model/plan.h"
+#include "tiny_model.h"
 
 using namespace whalebox::model;
 
@@ -100,5 +101,35 @@ TEST(Config, RejectsBadFieldsWithTheirNames) {
     FAIL();
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("hidden_size"), std::string::npos) << e.what();
+  }
+}
+
+// Numbers an int field cannot hold are refused by name (the JSON library's own conversion of
+// 1e30 or 2^40 to int is undefined behaviour; found by model_load_fuzz); integral floats pass.
+TEST(Config, RejectsNumbersOutsideTheFieldsRange) {
+  const std::string base = whalebox::model::testing::tiny_config_json();
+  auto with = [&](const std::string& key, const std::string& value) {
+    std::string j = base;
+    const size_t p = j.find("\"" + key + "\": ");
+    const size_t e = key == "compress_ratios" ? j.find(']', p) + 1 : j.find_first_of(",}", p);
+    return j.replace(p, e - p, "\"" + key + "\": " + value);
+  };
+  const int hidden = parse_config(base).hidden_size;
+  EXPECT_EQ(parse_config(with("hidden_size", std::to_string(hidden) + ".0")).hidden_size, hidden);
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"hidden_size", "1e30"}, {"hidden_size", "1099511627776"}, {"hidden_size", "18446744073709551615"},
+           {"hidden_size", "64.5"}, {"vocab_size", "-1e300"}, {"compress_ratios", "[0, 4, 1e20]"}}) {
+    try {
+      parse_config(with(key, value));
+      ADD_FAILURE() << key << " = " << value << " was accepted";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("'" + key + "'"), std::string::npos) << e.what();
+    }
+  }
+  try {
+    parse_config(with("hidden_size", "-4"));
+    ADD_FAILURE() << "a negative size was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("must be > 0"), std::string::npos) << e.what();
   }
 }

@@ -145,6 +145,20 @@ TEST(Tokenizer, RejectsUnsupportedOrBrokenFiles) {
   EXPECT_THAT(error_of([&] { Tokenizer::parse("{"); }), HasSubstr("not valid JSON"));
 }
 
+// Ids size the tables: a negative one (a write before the table), a huge one (an 8 GB table) or
+// a float is an error naming the entry.
+TEST(Tokenizer, RejectsTokenIdsOutsideTheSupportedRange) {
+  for (const nlohmann::json bad : {nlohmann::json(-1), nlohmann::json(int64_t(1) << 40), nlohmann::json(2147483647),
+                                   nlohmann::json(5.5), nlohmann::json(uint64_t(18446744073709551615ull))}) {
+    auto j = make_tokenizer(kMerges);
+    j["added_tokens"][0]["id"] = bad;
+    EXPECT_THAT(error_of([&] { Tokenizer::parse(j.dump()); }), HasSubstr("added token")) << bad;
+    j = make_tokenizer(kMerges);
+    j["model"]["vocab"][mapped("q")] = bad;
+    EXPECT_THAT(error_of([&] { Tokenizer::parse(j.dump()); }), HasSubstr("vocab entry")) << bad;
+  }
+}
+
 TEST(Tokenizer, LoadsAV4SizedVocabulary) {
   // ~128K merges like the real V4 file: random byte strings built by merging existing tokens.
   std::mt19937 rng(1);
