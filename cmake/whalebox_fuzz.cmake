@@ -30,15 +30,22 @@ function(whalebox_fuzz)
     DEPENDS ${F_SOURCES}
     COMMENT "clang++-14: ${F_MODULE} sources for the fuzz targets"
     VERBATIM)
+  # One target owns the library and every fuzzer of the module: a generated file listed by two
+  # targets gets its rule run by both, in parallel builds at the same time.
+  set(binaries)
   foreach(fuzzer ${F_FUZZERS})
     set(binary ${CMAKE_CURRENT_BINARY_DIR}/${fuzzer})
+    list(APPEND binaries ${binary})
     add_custom_command(
       OUTPUT ${binary}
       COMMAND ${WHALEBOX_CLANGXX14} ${flags} ${CMAKE_CURRENT_SOURCE_DIR}/${fuzzer}.cc ${lib} ${F_LINK} -o ${binary}
       DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${fuzzer}.cc ${lib}
       COMMENT "clang++-14 libFuzzer: ${fuzzer}"
       VERBATIM)
-    add_custom_target(${fuzzer}_build ALL DEPENDS ${binary})
+  endforeach()
+  add_custom_target(${F_MODULE}_fuzz_build ALL DEPENDS ${binaries})
+  foreach(fuzzer ${F_FUZZERS})
+    set(binary ${CMAKE_CURRENT_BINARY_DIR}/${fuzzer})
     add_test(NAME ${fuzzer}
       COMMAND sh -c "rm -rf \"$0.corpus\" && cp -r \"$1\" \"$0.corpus\" && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \"$0\" -max_total_time=30 -rss_limit_mb=1024 -max_len=${F_MAX_LEN} -print_final_stats=1 \"$0.corpus\""
               ${binary} ${F_SEEDS})
