@@ -23,17 +23,15 @@ namespace {
 // of a float or a large integer that T cannot hold is undefined behaviour (1e30, 2^40 as int).
 template <class T>
 T integer(const json& v, const char* key) {
-  if (v.is_number_integer() || v.is_number_unsigned()) {
-    const bool fits = v.is_number_unsigned()
-                          ? v.get<uint64_t>() <= uint64_t(std::numeric_limits<T>::max())
-                          : v.get<int64_t>() >= int64_t(std::numeric_limits<T>::min()) &&
-                                (v.get<int64_t>() < 0 || uint64_t(v.get<int64_t>()) <= uint64_t(std::numeric_limits<T>::max()));
-    if (fits) return T(v.get<int64_t>());
+  static_assert(std::is_signed_v<T> && sizeof(T) <= sizeof(int64_t), "config fields are int or int64_t");
+  constexpr T lo = std::numeric_limits<T>::min(), hi = std::numeric_limits<T>::max();
+  if (v.is_number_unsigned()) {  // a non-negative integer (may exceed int64_t)
+    if (v.get<uint64_t>() <= uint64_t(hi)) return T(v.get<uint64_t>());
+  } else if (v.is_number_integer()) {
+    if (v.get<int64_t>() >= lo && v.get<int64_t>() <= hi) return T(v.get<int64_t>());
   } else if (v.is_number_float()) {
     const double d = v.get<double>();
-    if (std::isfinite(d) && d == std::floor(d) && d >= double(std::numeric_limits<T>::min()) &&
-        d <= double(std::numeric_limits<T>::max()))
-      return T(d);
+    if (std::isfinite(d) && d == std::floor(d) && d >= double(lo) && d <= double(hi)) return T(d);
   } else {
     wrong_type(key, v);
   }

@@ -1,7 +1,7 @@
 #pragma once
 // One process-wide pool of worker threads (WHALEBOX_THREADS, else the CPUs this process may run
-// on); parallel_for splits a range
-// into one contiguous chunk per thread. Small jobs run inline (waking threads costs more).
+// on); parallel_for splits a range into one contiguous chunk per thread. Small jobs run inline
+// (waking threads costs more).
 #include <cstdint>
 #include <functional>
 

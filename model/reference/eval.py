@@ -35,17 +35,6 @@ MAX_TURNS = 4        # the longest task needs 3 calls and an answer
 MAX_NEW = 120        # the longest assistant turn in the training data is 78 tokens
 
 
-def same_call(call, expected):
-    """Right tool with the right arguments (argument JSON compared as values)."""
-    if call["name"] != expected.name:
-        return False
-    try:
-        args = json.loads(call["arguments"])
-    except json.JSONDecodeError:
-        return False
-    return args == expected.args
-
-
 def run_task(model, tok, seed, log=None, split="heldout"):
     ep = agentdata.Episode(seed, split)
     workdir = tempfile.mkdtemp(prefix="whale-eval-")
@@ -80,11 +69,13 @@ def run_task(model, tok, seed, log=None, split="heldout"):
                 stats["correct"] = (isinstance(expected, agentdata.Answer) and not wrong
                                     and all(s in content for s in expected.expect))
                 break
-            if isinstance(expected, agentdata.Call):   # for summarize()'s error causes
-                stats.setdefault("calls", []).append({"expected": {"name": expected.name, "arguments": expected.args},
-                                                      "got": calls})
-            if isinstance(expected, agentdata.Call) and len(calls) == 1 and same_call(calls[0], expected):
-                stats["right_calls"] += 1
+            if isinstance(expected, agentdata.Call):   # logged for summarize()'s error causes
+                step = {"expected": {"name": expected.name, "arguments": expected.args}, "got": calls}
+                stats.setdefault("calls", []).append(step)
+                if call_error(step["expected"], calls) == "right":
+                    stats["right_calls"] += 1
+                else:
+                    wrong = True
             else:
                 wrong = True
             messages.append({"role": "assistant", "reasoning_content": parsed["reasoning_content"],
@@ -111,7 +102,8 @@ def run_task(model, tok, seed, log=None, split="heldout"):
 
 
 def call_error(expected, got):
-    """Why an expected call step went wrong, or "right": what the model got wrong first."""
+    """Why an expected call step went wrong, or "right" (the right tool with the right arguments,
+    argument JSON compared as values): what the model got wrong first."""
     if not got:
         return "no call"
     if len(got) > 1:

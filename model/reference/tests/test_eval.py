@@ -81,12 +81,14 @@ class EvalHarnessTest(unittest.TestCase):
                          "wrong value: path")
         self.assertEqual(evaluator.call_error(exp, got("write_file", '{"path": "a.txt", "content": "x"}')), "right")
 
-    def test_same_call_compares_values(self):
-        call = agentdata.Call("", "run_shell", {"command": "wc -l < a"})
-        self.assertTrue(evaluator.same_call({"name": "run_shell", "arguments": '{"command": "wc -l < a"}'}, call))
-        self.assertFalse(evaluator.same_call({"name": "run_shell", "arguments": '{"command": "wc -l a"}'}, call))
-        self.assertFalse(evaluator.same_call({"name": "read_file", "arguments": '{"command": "wc -l < a"}'}, call))
-        self.assertFalse(evaluator.same_call({"name": "run_shell", "arguments": "{bad"}, call))
+    def test_right_call_compares_values(self):
+        exp = {"name": "run_shell", "arguments": {"command": "wc -l < a"}}
+        right = lambda name, args: evaluator.call_error(exp, [{"name": name, "arguments": args}]) == "right"
+        self.assertTrue(right("run_shell", '{"command": "wc -l < a"}'))
+        self.assertTrue(right("run_shell", '{ "command" : "wc -l < a" }'))   # values, not text
+        self.assertFalse(right("run_shell", '{"command": "wc -l a"}'))
+        self.assertFalse(right("read_file", '{"command": "wc -l < a"}'))
+        self.assertFalse(right("run_shell", "{bad"))
 
 
 if __name__ == "__main__":
