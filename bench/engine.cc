@@ -56,10 +56,11 @@ std::string bench_config(bool quick) {
 }
 
 // Read bandwidth: every thread sums its slice of a large buffer (far beyond the last-level
-// cache) with 512-bit loads (4 independent accumulators). On our 2-vCPU machines what two threads
-// get swings between ~40 and ~66 GB/s for seconds at a time (one thread: ~33), so one burst of
-// passes before decode can catch either. One pass is one timed sweep; passes are taken before and
-// between the decode rounds, and the roofline uses the best, as decode uses its best step.
+// cache) with 512-bit loads (256-bit without AVX-512; 4 independent accumulators). On our 2-vCPU
+// machines what two threads get swings between ~40 and ~66 GB/s for seconds at a time (one
+// thread: ~33), so one burst of passes before decode can catch either. One pass is one timed
+// sweep; passes are taken before and between the decode rounds, and the roofline uses the best,
+// as decode uses its best step.
 __attribute__((target("avx512f"))) uint64_t sum_slice(const uint64_t* p, int64_t n) {
   __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
   int64_t i = 0;
@@ -70,6 +71,23 @@ __attribute__((target("avx512f"))) uint64_t sum_slice(const uint64_t* p, int64_t
     a3 = _mm512_add_epi64(a3, _mm512_loadu_si512(p + i + 24));
   }
   uint64_t s = uint64_t(_mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3))));
+  for (; i < n; ++i) s += p[i];
+  return s;
+}
+
+// The same with 256-bit loads, for CPUs without AVX-512.
+__attribute__((target("avx2"))) uint64_t sum_slice_avx2(const uint64_t* p, int64_t n) {
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    a0 = _mm256_add_epi64(a0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
+    a1 = _mm256_add_epi64(a1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 4)));
+    a2 = _mm256_add_epi64(a2, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 8)));
+    a3 = _mm256_add_epi64(a3, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 12)));
+  }
+  alignas(32) uint64_t lanes[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3)));
+  uint64_t s = lanes[0] + lanes[1] + lanes[2] + lanes[3];
   for (; i < n; ++i) s += p[i];
   return s;
 }
@@ -90,11 +108,11 @@ struct BandwidthProbe {
   }
   void pass() {
     __builtin_cpu_init();
-    const bool avx512 = __builtin_cpu_supports("avx512f");
+    const bool avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2");
     auto t0 = Clock::now();
     model::parallel_for(int64_t(buf.size()), 1 << 16, [&](int64_t b, int64_t e) {
-      if (avx512) {
-        sink += sum_slice(buf.data() + b, e - b);
+      if (avx512 || avx2) {
+        sink += avx512 ? sum_slice(buf.data() + b, e - b) : sum_slice_avx2(buf.data() + b, e - b);
         return;
       }
       uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
@@ -125,19 +143,37 @@ __attribute__((target("avx512f,avx512bf16"))) double bf16_peak_one_thread(int64_
   return double(iters) * 16 * 64 / s;
 }
 
-double bf16_instruction_peak_gflops() {
+// The same for FP32 FMA (256-bit, 2 FLOP per lane), what a CPU without AVX-512 BF16 multiplies with.
+__attribute__((target("avx2,fma"))) double fma_peak_one_thread(int64_t iters) {
+  __m256 acc[12];  // covers 2 FMAs per cycle at 5-6 cycles latency, and fits the 16 registers
+  for (auto& a : acc) a = _mm256_setzero_ps();
+  const __m256 x = _mm256_set1_ps(1.0f), y = _mm256_set1_ps(1e-9f);
+  auto t0 = Clock::now();
+  for (int64_t i = 0; i < iters; ++i)
+    for (auto& a : acc) a = _mm256_fmadd_ps(x, y, a);
+  double s = seconds_since(t0);
+  float keep = 0;
+  for (auto& a : acc) keep += _mm256_cvtss_f32(a);
+  if (keep == 1.2345f) std::cerr << "";
+  return double(iters) * 12 * 16 / s;
+}
+
+double instruction_peak_gflops(bool bf16) {
   int n = model::thread_count();
   std::vector<double> per(static_cast<size_t>(n));
   std::vector<std::thread> ts;
-  for (int i = 0; i < n; ++i) ts.emplace_back([&, i] { per[size_t(i)] = bf16_peak_one_thread(10'000'000); });
+  for (int i = 0; i < n; ++i)
+    ts.emplace_back([&, i] { per[size_t(i)] = bf16 ? bf16_peak_one_thread(10'000'000) : fma_peak_one_thread(20'000'000); });
   for (auto& t : ts) t.join();
   double sum = 0;
   for (double v : per) sum += v;
   return sum / 1e9;
 }
 
-// The engine's own fast-mode GEMM (BF16 inputs x BF16-widened weights, VDPBF16PS) on a
-// prefill-shaped problem: `rows` x 1024 weights of the given format, 256 tokens; best of a few.
+// The engine's own fast-mode GEMM on a prefill-shaped problem: `rows` x 1024 weights of the given
+// format, 256 tokens; best of a few. With AVX-512 BF16: BF16 inputs x BF16-widened weights
+// (VDPBF16PS); without: the weights widened to FP32 and FP32 FMAs, the fastest product such a CPU
+// has (gemm_path() names it).
 double gemm_gflops(model::WeightFormat f, int64_t rows) {
   const int64_t K = 1024, n = 256;
   model::Weight w;
@@ -163,7 +199,7 @@ double gemm_gflops(model::WeightFormat f, int64_t rows) {
   }
   w.data = data.data();
   w.bf16_exact = model::widens_exactly_to_bf16(w);
-  if (!w.bf16_exact || !model::bf16_kernels() || model::active_isa() != model::Isa::Avx512) return 0;
+  if (model::active_isa() == model::Isa::Scalar) return 0;
   std::vector<float> X(size_t(n * K)), Y(size_t(n * rows));
   for (size_t i = 0; i < X.size(); ++i) X[i] = float(int(i % 17) - 8) / 8.0f;
   double best = 0;
@@ -173,6 +209,11 @@ double gemm_gflops(model::WeightFormat f, int64_t rows) {
     best = std::max(best, 2.0 * double(rows * K * n) / seconds_since(t0) / 1e9);
   }
   return best;
+}
+
+const char* gemm_path() {
+  if (model::bf16_kernels() && model::active_isa() == model::Isa::Avx512) return "avx512-bf16 VDPBF16PS";
+  return model::active_isa() == model::Isa::Scalar ? "scalar (no GEMM rate)" : "fp32 fma";
 }
 
 // Multiply-adds of one token through the linears that run for it: every projection of every
@@ -350,17 +391,20 @@ int run_engine(const std::vector<std::string>& args) {
     double bw = probe.best();  // final value below, after the passes interleaved with the decode steps
     __builtin_cpu_init();
     const bool have_bf16 = __builtin_cpu_supports("avx512bf16");
-    const double instr_peak = have_bf16 ? bf16_instruction_peak_gflops() : 0.0;
+    const double instr_peak = model::active_isa() == model::Isa::Scalar ? 0.0 : instruction_peak_gflops(have_bf16);
     const double peak = gemm_gflops(model::WeightFormat::BF16, 2048);
     const double fp8_rate = gemm_gflops(model::WeightFormat::FP8, 2048), fp4_rate = gemm_gflops(model::WeightFormat::FP4, 2048);
     out["machine"] = {{"read_bandwidth_gbs", bw},
                       {"bf16_gemm_gflops", peak},
                       {"fp8_weight_gemm_gflops", fp8_rate},
                       {"fp4_weight_gemm_gflops", fp4_rate},
-                      {"dpbf16_instruction_peak_gflops", instr_peak},
+                      {"gemm_path", gemm_path()},
+                      {"instruction_peak", have_bf16 ? "VDPBF16PS" : "FP32 FMA (256-bit)"},
+                      {"instruction_peak_gflops", instr_peak},
                       {"has_avx512_bf16", have_bf16}};
-    std::cerr << "bandwidth " << bw << " GB/s; BF16 GEMM " << peak << " GFLOP/s (FP8 weights " << fp8_rate
-              << ", FP4 " << fp4_rate << "; VDPBF16PS instruction peak " << instr_peak << ")\n";
+    std::cerr << "bandwidth " << bw << " GB/s; BF16-weight GEMM (" << gemm_path() << ") " << peak
+              << " GFLOP/s (FP8 weights " << fp8_rate << ", FP4 " << fp4_rate << "; "
+              << (have_bf16 ? "VDPBF16PS" : "FP32 FMA") << " instruction peak " << instr_peak << ")\n";
 
     // Prefill: a fresh sequence, chunked like real prompts. FLOPs actually done: the linears of
     // every token, the head once (last position only), attention and indexer per position.
@@ -399,9 +443,9 @@ int run_engine(const std::vector<std::string>& args) {
                       {"fraction_of_bf16_gemm_runs", paired},
                       {"fraction_of_bf16_gemm_median", paired.empty() ? 0.0 : median_of(paired)},
                       {"fraction_of_bf16_gemm_best_vs_best", best_peak > 0 ? pre_gflops / best_peak : 0.0},
-                      {"fraction_of_dpbf16_instruction_peak", instr_peak > 0 ? pre_gflops / instr_peak : 0.0}};
+                      {"fraction_of_instruction_peak", instr_peak > 0 ? pre_gflops / instr_peak : 0.0}};
     std::cerr << "prefill " << pre_tps << " tok/s (" << pre_gflops << " GFLOP/s, " << 100 * paired_best
-              << " % of the BF16 GEMM measured just before it)\n";
+              << " % of the BF16-weight GEMM measured just before it)\n";
 
     // Decode: every context's cache is built first, then the timed steps go round-robin over
     // them (and the dense baseline), so load from other processes on a shared machine falls on

@@ -69,6 +69,7 @@ bool cpu_allows(const char* feature) {
   static const Feature features[] = {
       {"avx2", 1, bool(__builtin_cpu_supports("avx2"))},
       {"fma", 1, bool(__builtin_cpu_supports("fma"))},
+      {"f16c", 1, bool(__builtin_cpu_supports("f16c"))},
       {"avx512f", 2, bool(__builtin_cpu_supports("avx512f"))},
       {"avx512bw", 2, bool(__builtin_cpu_supports("avx512bw"))},
       {"avx512vl", 2, bool(__builtin_cpu_supports("avx512vl"))},
@@ -87,7 +88,7 @@ bool cpu_allows(const char* feature) {
 
 Isa best_isa() {
   if (avx512_kernels() && cpu_allows("avx512f") && cpu_allows("avx512bw") && cpu_allows("avx512vl")) return Isa::Avx512;
-  if (avx2_kernels() && cpu_allows("avx2") && cpu_allows("fma")) return Isa::Avx2;
+  if (avx2_kernels() && cpu_allows("avx2") && cpu_allows("fma") && cpu_allows("f16c")) return Isa::Avx2;
   return Isa::Scalar;
 }
 
@@ -255,89 +256,119 @@ const Bf16Kernels* bf16_path(const Weight& w, Inputs in) {
   return in == Inputs::BF16 && w.bf16_exact && active_isa() == Isa::Avx512 ? bf16_kernels() : nullptr;
 }
 
-// Fast mode: each input rounded once (calls on the same input and order share it), then the
-// rows of all calls split over the pool in blocks of 4, as one job.
-void gemm_bf16(const Bf16Kernels& k, const GemmCall* calls, size_t count) {
+// The rows of all calls split over the pool in blocks of 4, as one job (a decode step runs
+// dozens of small products per layer; each job is a hand-off to the other threads). Each call's
+// input is prepared once, and calls on the same input and preparation share it: the BF16 path
+// rounds it (and orders FP4 rows' inputs as their widening yields), the FP32 path copies FP4
+// rows' inputs split even/odd per 32-block (prepare_x) and reads the others in place.
+template <class In>
+struct PreparedCalls {
   struct Part {
     const GemmCall* c;
-    size_t xb;  // offset of the rounded input
-    bool rounds;  // the first part on this input rounds it
+    const In* x;    // in place, or nullptr: prepared at xoff
+    size_t xoff;
+    bool prepares;  // the first part on this prepared input writes it
     int64_t first_block;
-    bool fp4() const { return c->w->format == WeightFormat::FP4; }
   };
-  thread_local std::vector<Part> parts;
-  thread_local std::vector<uint16_t> xb;
-  parts.clear();
-  size_t xsize = 0;
+  std::vector<Part> parts;
+  std::vector<In> xs;
   int64_t blocks = 0, widest = 1;
-  for (size_t i = 0; i < count; ++i) {
-    const GemmCall& c = calls[i];
-    const size_t len = size_t(c.n * c.w->cols);
-    size_t at = xsize;
-    for (const Part& p : parts)
-      if (p.c->X == c.X && size_t(p.c->n * p.c->w->cols) == len && p.fp4() == (c.w->format == WeightFormat::FP4)) at = p.xb;
-    const bool fresh = at == xsize;
-    if (fresh) xsize += len;
-    parts.push_back({&c, at, fresh, blocks});
-    blocks += (c.w->rows + 3) / 4;
-    widest = std::max(widest, c.w->cols);
+
+  // needs_copy(call): the input is prepared; key(call): calls with equal X, size and key share it.
+  template <class NeedsCopy, class Key>
+  void plan(const GemmCall* calls, size_t count, NeedsCopy needs_copy, Key key) {
+    parts.clear();
+    blocks = 0, widest = 1;
+    size_t size = 0;
+    for (size_t i = 0; i < count; ++i) {
+      const GemmCall& c = calls[i];
+      Part p{&c, nullptr, 0, false, blocks};
+      if (needs_copy(c)) {
+        const size_t len = size_t(c.n * c.w->cols);
+        p.xoff = size;
+        for (const Part& q : parts)
+          if (!q.x && q.c->X == c.X && size_t(q.c->n * q.c->w->cols) == len && key(*q.c) == key(c)) p.xoff = q.xoff;
+        p.prepares = p.xoff == size;
+        if (p.prepares) size += len;
+      } else {
+        p.x = reinterpret_cast<const In*>(c.X);
+      }
+      parts.push_back(p);
+      blocks += (c.w->rows + 3) / 4;
+      widest = std::max(widest, c.w->cols);
+    }
+    xs.resize(size);
   }
-  xb.resize(xsize);
-  for (const Part& p : parts)
-    if (p.rounds) {
-      k.round_inputs(p.c->X, p.c->n * p.c->w->cols, xb.data() + p.xb);
-      if (p.fp4()) k.fp4_input_order(xb.data() + p.xb, p.c->n * p.c->w->cols);
+  const In* input(const Part& p) const { return p.x ? p.x : xs.data() + p.xoff; }
+
+  // rows(w, x, n, Y, r0, r1) over all blocks; grain_elems: weight elements per chunk.
+  template <class Rows>
+  void run(int64_t grain_elems, Rows rows) const {
+    const int64_t grain = std::max<int64_t>(1, grain_elems / (widest * 4));
+    const Part* p0 = parts.data();
+    const size_t np = parts.size();
+    parallel_for(blocks, grain, [&](int64_t b0, int64_t b1) {
+      for (size_t i = 0; i < np; ++i) {
+        const Part& p = p0[i];
+        const Weight& w = *p.c->w;
+        const int64_t lo = std::max(b0, p.first_block), hi = std::min(b1, p.first_block + (w.rows + 3) / 4);
+        if (lo < hi) rows(w, input(p), p.c->n, p.c->Y, (lo - p.first_block) * 4, std::min(w.rows, (hi - p.first_block) * 4));
+      }
+    });
+  }
+};
+
+bool is_fp4(const GemmCall& c) { return c.w->format == WeightFormat::FP4; }
+
+// Fast mode: inputs rounded to BF16, BF16 dot products.
+void gemm_bf16(const Bf16Kernels& k, const GemmCall* calls, size_t count) {
+  thread_local PreparedCalls<uint16_t> pc;
+  pc.plan(calls, count, [](const GemmCall&) { return true; }, is_fp4);
+  for (const auto& p : pc.parts)
+    if (p.prepares) {
+      uint16_t* xb = pc.xs.data() + p.xoff;
+      k.round_inputs(p.c->X, p.c->n * p.c->w->cols, xb);
+      if (is_fp4(*p.c)) k.fp4_input_order(xb, p.c->n * p.c->w->cols);
     }
-  const int64_t grain = std::max<int64_t>(1, (1 << 16) / (widest * 4));
-  const uint16_t* x0 = xb.data();
-  const Part* p0 = parts.data();
-  const size_t np = parts.size();
-  parallel_for(blocks, grain, [&](int64_t b0, int64_t b1) {
-    for (size_t i = 0; i < np; ++i) {
-      const Part& p = p0[i];
-      const Weight& w = *p.c->w;
-      const int64_t lo = std::max(b0, p.first_block), hi = std::min(b1, p.first_block + (w.rows + 3) / 4);
-      if (lo < hi) k.rows(w, x0 + p.xb, p.c->n, p.c->Y, (lo - p.first_block) * 4, std::min(w.rows, (hi - p.first_block) * 4));
-    }
+  pc.run(1 << 16, k.rows);
+}
+
+// FP32 inputs, on the SIMD table (or the scalar one for widths it does not take).
+void gemm_f32(const GemmCall* calls, size_t count) {
+  thread_local PreparedCalls<float> pc;
+  auto simd_fp4 = [](const GemmCall& c) { return is_fp4(c) && &kernels_for(*c.w) != &scalar_kernels(); };
+  pc.plan(calls, count, simd_fp4, [](const GemmCall&) { return 0; });
+  for (const auto& p : pc.parts)
+    if (p.prepares)
+      for (int64_t t = 0; t < p.c->n; ++t)
+        prepare_x(*p.c->w, p.c->X + t * p.c->w->cols, pc.xs.data() + p.xoff + t * p.c->w->cols);
+  pc.run(1 << 15, [](const Weight& w, const float* x, int64_t n, float* Y, int64_t r0, int64_t r1) {
+    kernels_for(w).gemm_rows(w, x, n, Y, r0, r1);
   });
 }
 
 }  // namespace
 
 void gemm_batch(const GemmCall* calls, size_t count, Inputs in) {
-  thread_local std::vector<GemmCall> fast;
+  thread_local std::vector<GemmCall> fast, plain;
   fast.clear();
+  plain.clear();
   const Bf16Kernels* bk = nullptr;
   for (size_t i = 0; i < count; ++i) {
     if (const Bf16Kernels* k = bf16_path(*calls[i].w, in)) {
       bk = k;
       fast.push_back(calls[i]);
     } else {
-      gemm(*calls[i].w, calls[i].X, calls[i].n, calls[i].Y, in);
+      plain.push_back(calls[i]);
     }
   }
   if (bk) gemm_bf16(*bk, fast.data(), fast.size());
+  if (!plain.empty()) gemm_f32(plain.data(), plain.size());
 }
 
 void gemm(const Weight& w, const float* X, int64_t n, float* Y, Inputs in) {
-  if (const Bf16Kernels* bk = bf16_path(w, in)) {
-    const GemmCall c{&w, X, n, Y};
-    return gemm_bf16(*bk, &c, 1);
-  }
-  const KernelTable& k = kernels_for(w);
-  thread_local std::vector<float> xp;
-  const float* xin = X;
-  if (w.format == WeightFormat::FP4 && &k != &scalar_kernels()) {
-    xp.resize(size_t(n * w.cols));
-    for (int64_t t = 0; t < n; ++t) prepare_x(w, X + t * w.cols, xp.data() + t * w.cols);
-    xin = xp.data();
-  }
-  // Blocks of 4 rows; enough work per chunk to pay for waking a thread.
-  const int64_t blocks = (w.rows + 3) / 4;
-  const int64_t grain = std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, w.cols * 4));
-  parallel_for(blocks, grain, [&](int64_t b0, int64_t b1) {
-    k.gemm_rows(w, xin, n, Y, b0 * 4, std::min(w.rows, b1 * 4));
-  });
+  const GemmCall c{&w, X, n, Y};
+  gemm_batch(&c, 1, in);
 }
 
 float dot(const float* a, const float* b, int64_t n) { return table().dot(a, b, n); }

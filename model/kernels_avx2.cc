@@ -1,4 +1,4 @@
-// AVX2+FMA instantiation of kernels_simd.h (run only where the CPU has AVX2 and FMA).
+// AVX2+FMA+F16C instantiation of kernels_simd.h (run only where the CPU has all three).
 #include <cstdint>
 #include <vector>
 
@@ -6,7 +6,7 @@
 #include "model/quant.h"  // before the target pragma: its inline helpers keep the default target
 
 #pragma GCC push_options
-#pragma GCC target("avx2,fma")
+#pragma GCC target("avx2,fma,f16c")
 #include "model/kernels_simd.h"
 
 namespace whalebox::model {
@@ -32,26 +32,30 @@ struct V256 {
     __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
     return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
   }
-  // Same bit trick as the AVX-512 path: exponent+mantissa to bits 20..26, times 2^120.
-  static F fp8(const uint8_t* p) {
-    __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-    __m256i mag = _mm256_slli_epi32(_mm256_and_si256(v, _mm256_set1_epi32(0x7f)), 20);
-    __m256i sign = _mm256_slli_epi32(_mm256_and_si256(v, _mm256_set1_epi32(0x80)), 24);
-    return _mm256_mul_ps(_mm256_castsi256_ps(_mm256_or_si256(mag, sign)), _mm256_set1_ps(0x1p120f));
+  // 16 e4m3 bytes -> 16 values / 2^8 (columns 0-7, 8-15): sign-extended to 16 bits, shifted
+  // so exponent and mantissa land in an FP16's (bias 15 instead of 7; subnormals map to FP16
+  // subnormals), then F16C. Exact.
+  static void fp8_pair(const uint8_t* p, F& lo, F& hi) {
+    __m256i v = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    __m256i h = _mm256_and_si256(_mm256_slli_epi16(v, 7), _mm256_set1_epi16(int16_t(0xBF80)));
+    lo = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
+    hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
   }
-  // 8 bytes -> 8 even (low nibble) and 8 odd (high nibble) values: magnitude by an 8-entry
-  // permute, sign bit moved to bit 31.
-  static void fp4(const uint8_t* p, F& lo, F& hi) {
-    const __m256 mags = _mm256_setr_ps(0, 0.5f, 1, 1.5f, 2, 3, 4, 6);
-    __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-    __m256i l = _mm256_and_si256(v, _mm256_set1_epi32(15)), h = _mm256_srli_epi32(v, 4);
-    auto decode = [&](__m256i n) {
-      __m256 m = _mm256_permutevar8x32_ps(mags, n);  // uses the low 3 bits
-      __m256i s = _mm256_slli_epi32(_mm256_and_si256(n, _mm256_set1_epi32(8)), 28);
-      return _mm256_xor_ps(m, _mm256_castsi256_ps(s));
-    };
-    lo = decode(l);
-    hi = decode(h);
+  // 16 bytes (32 e2m1 values) times the scale s, in prepared-x order: the low nibbles (even
+  // columns) of bytes 0-7 and 8-15, then the high nibbles. A byte shuffle looks up each value's
+  // FP16 high byte (its low byte is 0 for every e2m1 value), F16C widens: no cross-lane permute,
+  // which is slow here.
+  static void fp4_32(const uint8_t* p, F s, F (&out)[4]) {
+    const __m128i hi_bytes = _mm_setr_epi8(0, 0x38, 0x3C, 0x3E, 0x40, 0x42, 0x44, 0x46, char(0x80), char(0xB8),
+                                           char(0xBC), char(0xBE), char(0xC0), char(0xC2), char(0xC4), char(0xC6));
+    const __m128i nibble = _mm_set1_epi8(15), zero = _mm_setzero_si128();
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i even = _mm_shuffle_epi8(hi_bytes, _mm_and_si128(b, nibble));
+    const __m128i odd = _mm_shuffle_epi8(hi_bytes, _mm_and_si128(_mm_srli_epi16(b, 4), nibble));
+    out[0] = _mm256_mul_ps(_mm256_cvtph_ps(_mm_unpacklo_epi8(zero, even)), s);
+    out[1] = _mm256_mul_ps(_mm256_cvtph_ps(_mm_unpackhi_epi8(zero, even)), s);
+    out[2] = _mm256_mul_ps(_mm256_cvtph_ps(_mm_unpacklo_epi8(zero, odd)), s);
+    out[3] = _mm256_mul_ps(_mm256_cvtph_ps(_mm_unpackhi_epi8(zero, odd)), s);
   }
 };
 

@@ -27,20 +27,22 @@ struct V512 {
     __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
   }
-  // e4m3: exponent+mantissa to f32 bits 20..26, sign to bit 31, times 2^120 (e4m3 subnormals
-  // come out exact through f32 subnormals).
-  static F fp8(const uint8_t* p) {
-    __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-    __m512i mag = _mm512_slli_epi32(_mm512_and_si512(v, _mm512_set1_epi32(0x7f)), 20);
-    __m512i sign = _mm512_slli_epi32(_mm512_and_si512(v, _mm512_set1_epi32(0x80)), 24);
-    return _mm512_mul_ps(_mm512_castsi512_ps(_mm512_or_si512(mag, sign)), _mm512_set1_ps(0x1p120f));
+  // 32 e4m3 bytes -> 32 values / 2^8 (columns 0-15, 16-31), as in the AVX2 path: shifted into
+  // FP16 layout (bias 15 instead of 7, subnormals to FP16 subnormals), then converted. Exact.
+  static void fp8_pair(const uint8_t* p, F& lo, F& hi) {
+    __m512i v = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    __m512i h = _mm512_and_si512(_mm512_slli_epi16(v, 7), _mm512_set1_epi16(int16_t(0xBF80)));
+    lo = _mm512_cvtph_ps(_mm512_castsi512_si256(h));
+    hi = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1));
   }
-  // 16 bytes -> 16 even-position (low nibble) and 16 odd-position (high nibble) values.
-  static void fp4(const uint8_t* p, F& lo, F& hi) {
-    const __m512 table = _mm512_setr_ps(0, 0.5f, 1, 1.5f, 2, 3, 4, 6, -0.0f, -0.5f, -1, -1.5f, -2, -3, -4, -6);
+  // 16 bytes (32 e2m1 values) times the scale s, in prepared-x order: the 16 low nibbles (even
+  // columns), then the 16 high nibbles; a 16-entry permute of the scaled table.
+  static void fp4_32(const uint8_t* p, F s, F (&out)[2]) {
+    const __m512 table =
+        _mm512_mul_ps(_mm512_setr_ps(0, 0.5f, 1, 1.5f, 2, 3, 4, 6, -0.0f, -0.5f, -1, -1.5f, -2, -3, -4, -6), s);
     __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-    lo = _mm512_permutexvar_ps(_mm512_and_si512(v, _mm512_set1_epi32(15)), table);
-    hi = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), table);
+    out[0] = _mm512_permutexvar_ps(_mm512_and_si512(v, _mm512_set1_epi32(15)), table);
+    out[1] = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), table);
   }
 };
 

@@ -131,22 +131,12 @@ constexpr int64_t col_byte(int64_t c) {
   return F == WeightFormat::BF16 ? 2 * c : F == WeightFormat::FP8 ? c : c / 2;
 }
 
-// Each line of the rows `ahead` bytes on, once (at the step that reaches its first column),
-// into L2: rows are a page or more apart at V4 widths and the hardware prefetcher stops at
-// pages (streamed FP8 weights: 1.6-2x faster than without). Not into L1 (T0): such a prefetch
-// holds one of the core's few L1 miss buffers until its line arrives, and streaming was 5-15 %
-// slower with it (1024- and 4096-row GEMVs of all three formats, 2 threads, from DRAM).
+// Each line of the rows weight_prefetch_distance() bytes on, once (at the step that reaches its
+// first column), into L2 (kernels.h says why).
 template <WeightFormat F>
 inline void prefetch_ahead(const uint8_t* const (&row)[4], int64_t ahead, int64_t k) {
   if (col_byte<F>(k) % 64 == 0)
     for (int i = 0; i < 4; ++i) _mm_prefetch(reinterpret_cast<const char*>(row[i] + ahead + col_byte<F>(k)), _MM_HINT_T1);
-}
-
-// How far ahead prefetch_ahead reaches: whole 4-row blocks, at least 4 KB (the best distance
-// measured for every format: 8 KB was slower for FP8, 2 KB for FP4).
-inline int64_t prefetch_distance(const Weight& w) {
-  const int64_t rb = int64_t(w.row_bytes()), blocks = std::max<int64_t>(1, (4096 + 4 * rb - 1) / (4 * rb));
-  return blocks * 4 * rb;
 }
 
 // The weight bytes of the 4-row block at r (up to r1) into L2, while the current block's tiles
@@ -170,7 +160,7 @@ void direct(const Weight& w, int64_t r, int nr, const uint16_t* Xb, float* Y, in
     row[i] = w.data + size_t(ri) * w.row_bytes();
     srow[i] = scale_row(w, ri);
   }
-  const int64_t ahead = prefetch_distance(w);
+  const int64_t ahead = weight_prefetch_distance(w);
   __m512 acc[4][NT];
   for (auto& a : acc)
     for (auto& v : a) v = _mm512_setzero_ps();

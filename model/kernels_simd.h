@@ -20,63 +20,194 @@ inline float scale_value(const Weight& w, int64_t i) {
   return f;
 }
 
-// Decodes one row (scales folded in) to FP32 so a block of tokens can reuse it.
+// The scales of row r along its 32-column chunks, times `extra` (a power of two: folded
+// decodings). Walks the scale row so there is no integer division per chunk (one costs more than
+// decoding the chunk). block_cols is a multiple of 32 (simd_ok).
+struct ScaleWalk {
+  const Weight& w;
+  float extra;
+  int64_t at = 0;
+  int per_block = 1, left = 1;
+
+  ScaleWalk(const Weight& w, int64_t r, float extra) : w(w), extra(extra) {
+    if (!w.scale) return;
+    at = ((w.row0 + r) / w.block_rows) * w.scale_cols;
+    per_block = left = w.block_cols / 32;
+  }
+  // The scale of the next chunk.
+  float next() {
+    if (!w.scale) return extra;
+    const float s = scale_value(w, at) * extra;
+    if (--left == 0) left = per_block, ++at;
+    return s;
+  }
+};
+
+// Decodes one row (scales folded in) to FP32 so a block of tokens can reuse it. Every value is
+// exact (E8M0 scales are powers of two), so folding a scale into the weight or into x gives the
+// same products: gemv_rows, which folds it into x, matches this bit for bit.
 template <class V>
 inline void decode_row(const Weight& w, int64_t r, float* out) {
   const uint8_t* row = w.data + size_t(r) * w.row_bytes();
   constexpr int W = V::W;
-  const int64_t srow = ((w.row0 + r) / w.block_rows) * w.scale_cols;
+  ScaleWalk scales(w, r, w.format == WeightFormat::FP8 ? 0x1p8f : 1.0f);  // V::fp8_pair yields e4m3 / 2^8
   for (int64_t c = 0; c < w.cols; c += 32) {
-    auto s = V::set1(w.scale ? scale_value(w, srow + c / w.block_cols) : 1.0f);
+    auto s = V::set1(scales.next());
     switch (w.format) {
-      case WeightFormat::F32:
+      case WeightFormat::F32: {
         for (int k = 0; k < 32; k += W) V::store(out + c + k, V::mul(V::load(reinterpret_cast<const float*>(row) + c + k), s));
         break;
-      case WeightFormat::BF16:
+      }
+      case WeightFormat::BF16: {
         for (int k = 0; k < 32; k += W) V::store(out + c + k, V::mul(V::bf16(reinterpret_cast<const uint16_t*>(row) + c + k), s));
         break;
-      case WeightFormat::FP8:
-        for (int k = 0; k < 32; k += W) V::store(out + c + k, V::mul(V::fp8(row + c + k), s));
-        break;
-      case WeightFormat::FP4:
-        for (int k = 0; k < 16; k += W) {  // keeps the even/odd split of prepared x
+      }
+      case WeightFormat::FP8: {
+        for (int k = 0; k < 32; k += 2 * W) {
           typename V::F lo, hi;
-          V::fp4(row + c / 2 + k, lo, hi);
+          V::fp8_pair(row + c + k, lo, hi);
           V::store(out + c + k, V::mul(lo, s));
-          V::store(out + c + 16 + k, V::mul(hi, s));
+          V::store(out + c + k + W, V::mul(hi, s));
         }
         break;
+      }
+      case WeightFormat::FP4: {
+        typename V::F v[32 / W];
+        V::fp4_32(row + c / 2, s, v);
+#pragma GCC unroll 4
+        for (int j = 0; j < 32 / W; ++j) V::store(out + c + j * W, v[j]);
+        break;
+      }
     }
   }
 }
 
-// Four rows at a time: decode them once, then one pass over each token's x. GEMV is the n = 1
-// case, so a token's result never depends on how many tokens share the call (incremental
-// decoding gives bit-identical results to a whole-sequence prefill).
+// GEMV (n = 1) on rows [r0, r1), four at a time, decoding in registers: the same products in
+// the same order as gemm_rows' decode-then-multiply (two accumulators per row, W-column chunks
+// alternating between them, so two FMA chains per row hide the FMA latency), so a token's
+// result does not depend on the path. FP8 folds the block scale into x
+// (shared by the four rows when they lie in one block row), FP4 into its 16-value table. Folding
+// into x is exact only for power-of-two scales, so FP8 with F32 scales takes gemm_rows' path.
+template <class V>
+void gemv_rows(const Weight& w, const float* x, float* y, int64_t r0, int64_t r1, float* xs) {
+  constexpr int W = V::W;
+  const int64_t K = w.cols, ahead = weight_prefetch_distance(w);
+  for (int64_t r = r0; r < r1; r += 4) {
+    const int nr = r1 - r < 4 ? int(r1 - r) : 4;
+    // A group past r1 repeats row r (its sums are not stored).
+    const int64_t rr[4] = {r, r + (nr > 1), r + 2 * (nr > 2), r + 3 * (nr > 3)};
+    const uint8_t* rows[4];
+    #pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) rows[i] = w.data + size_t(rr[i]) * w.row_bytes();
+    // The line `ahead` bytes on in each row, at the step that reaches a line's first byte.
+    auto prefetch = [&](int64_t byte) {
+      if (byte % 64 == 0)
+        #pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i) _mm_prefetch(reinterpret_cast<const char*>(rows[i] + ahead + byte), _MM_HINT_T1);
+    };
+    typename V::F acc[4][2];
+    #pragma GCC unroll 4
+    for (auto& a : acc) a[0] = a[1] = V::zero();
+    switch (w.format) {
+      case WeightFormat::F32:
+      case WeightFormat::BF16: {
+        const bool bf16 = w.format == WeightFormat::BF16;
+        ScaleWalk scales[4] = {{w, rr[0], 1.0f}, {w, rr[1], 1.0f}, {w, rr[2], 1.0f}, {w, rr[3], 1.0f}};
+        for (int64_t c = 0; c < K; c += 32) {
+          typename V::F s[4];
+          #pragma GCC unroll 4
+          for (int i = 0; i < 4; ++i) s[i] = V::set1(scales[i].next());
+          prefetch(bf16 ? 2 * c : 4 * c);
+          if (!bf16) prefetch(4 * c + 64);
+          #pragma GCC unroll 4
+          for (int k = 0; k < 32; k += W) {
+            auto xv = V::load(x + c + k);
+            #pragma GCC unroll 4
+            for (int i = 0; i < 4; ++i) {
+              auto v = bf16 ? V::bf16(reinterpret_cast<const uint16_t*>(rows[i]) + c + k)
+                            : V::load(reinterpret_cast<const float*>(rows[i]) + c + k);
+              acc[i][k / W % 2] = V::fma(V::mul(v, s[i]), xv, acc[i][k / W % 2]);
+            }
+          }
+        }
+        break;
+      }
+      case WeightFormat::FP8: {
+        // One scale row for all four rows (block_rows is a multiple of 4 in practice); else each
+        // row scales its own copy of x.
+        const bool shared = !w.scale || (w.row0 + r) / w.block_rows == (w.row0 + r + nr - 1) / w.block_rows;
+        for (int i = 0; i < (shared ? 1 : nr); ++i) {
+          ScaleWalk scales(w, r + i, 0x1p8f);
+          for (int64_t c = 0; c < K; c += 32) {
+            auto s = V::set1(scales.next());
+            #pragma GCC unroll 4
+            for (int k = 0; k < 32; k += W) V::store(xs + i * K + c + k, V::mul(V::load(x + c + k), s));
+          }
+        }
+        for (int64_t c = 0; c < K; c += 2 * W) {
+          prefetch(c);
+          #pragma GCC unroll 4
+          for (int i = 0; i < 4; ++i) {
+            const float* xi = xs + (shared ? 0 : (i < nr ? i : 0) * K);
+            typename V::F lo, hi;
+            V::fp8_pair(rows[i] + c, lo, hi);
+            acc[i][0] = V::fma(lo, V::load(xi + c), acc[i][0]);
+            acc[i][1] = V::fma(hi, V::load(xi + c + W), acc[i][1]);
+          }
+        }
+        break;
+      }
+      case WeightFormat::FP4: {
+        ScaleWalk scales[4] = {{w, rr[0], 1.0f}, {w, rr[1], 1.0f}, {w, rr[2], 1.0f}, {w, rr[3], 1.0f}};
+        for (int64_t c = 0; c < K; c += 32) {
+          prefetch(c / 2);
+#pragma GCC unroll 4
+          for (int i = 0; i < 4; ++i) {
+            typename V::F v[32 / W];
+            V::fp4_32(rows[i] + c / 2, V::set1(scales[i].next()), v);
+#pragma GCC unroll 4
+            for (int j = 0; j < 32 / W; ++j) acc[i][j % 2] = V::fma(v[j], V::load(x + c + j * W), acc[i][j % 2]);
+          }
+        }
+        break;
+      }
+    }
+    for (int i = 0; i < nr; ++i) y[r + i] = V::hsum(V::add(acc[i][0], acc[i][1]));
+  }
+}
+
+// Four rows at a time: decode them once, then one pass over each token's x. GEMV (n = 1) goes
+// to gemv_rows, which computes the same, so a token's result never depends on how many tokens
+// share the call (incremental decoding gives bit-identical results to a whole-sequence prefill).
+// buf holds 4 * w.cols floats.
 template <class V>
 void gemm_rows(const Weight& w, const float* X, int64_t n, float* Y, int64_t r0, int64_t r1, float* buf) {
+  if (n == 1 && !(w.format == WeightFormat::FP8 && w.scale_is_f32)) return gemv_rows<V>(w, X, Y, r0, r1, buf);
   constexpr int W = V::W;
   const int64_t K = w.cols;
   for (int64_t r = r0; r < r1; r += 4) {
     int nr = r1 - r < 4 ? int(r1 - r) : 4;
+    #pragma GCC unroll 4
     for (int i = 0; i < nr; ++i) decode_row<V>(w, r + i, buf + i * K);
+    #pragma GCC unroll 4
     for (int i = nr; i < 4; ++i)
       for (int64_t c = 0; c < K; ++c) buf[i * K + c] = 0;
     for (int64_t t = 0; t < n; ++t) {
       const float* x = X + t * K;
-      auto a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
-      for (int64_t c = 0; c < K; c += W) {
-        auto xv = V::load(x + c);
-        a0 = V::fma(V::load(buf + c), xv, a0);
-        a1 = V::fma(V::load(buf + K + c), xv, a1);
-        a2 = V::fma(V::load(buf + 2 * K + c), xv, a2);
-        a3 = V::fma(V::load(buf + 3 * K + c), xv, a3);
+      typename V::F a[4][2];
+      #pragma GCC unroll 4
+      for (auto& ai : a) ai[0] = ai[1] = V::zero();
+      for (int64_t c = 0; c < K; c += 2 * W) {
+        auto x0 = V::load(x + c), x1 = V::load(x + c + W);
+        #pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i) {
+          a[i][0] = V::fma(V::load(buf + i * K + c), x0, a[i][0]);
+          a[i][1] = V::fma(V::load(buf + i * K + c + W), x1, a[i][1]);
+        }
       }
       float* y = Y + t * w.rows + r;
-      y[0] = V::hsum(a0);
-      if (nr > 1) y[1] = V::hsum(a1);
-      if (nr > 2) y[2] = V::hsum(a2);
-      if (nr > 3) y[3] = V::hsum(a3);
+      #pragma GCC unroll 4
+      for (int i = 0; i < nr; ++i) y[i] = V::hsum(V::add(a[i][0], a[i][1]));
     }
   }
 }
@@ -176,10 +307,22 @@ void attn_pv(const float* p, const float* k, int64_t n, int H, int hd, float* ac
     for (int64_t u = 0; u < n; ++u) axpy<V>(acc + h * hd, p[h * n + u], k + u * hd, hd);
 }
 
+// n a multiple of 16 (AVX-512: 32 when fp8_pair reads 32 bytes; else one pair of 8 and the rest).
+// A scale of 2^120 or more cannot take the 2^8 (it would overflow): then the values are first
+// brought back to e4m3 size, so every result is the exactly rounded e4m3 * scale.
 template <class V>
 void fp8_decode(const uint8_t* in, int64_t n, float scale, float* out) {
-  auto s = V::set1(scale);
-  for (int64_t i = 0; i < n; i += V::W) V::store(out + i, V::mul(V::fp8(in + i), s));
+  const bool huge = !(scale < 0x1p120f);
+  auto s = V::set1(huge ? scale : scale * 0x1p8f);
+  int64_t i = 0;
+  for (; i + 2 * V::W <= n; i += 2 * V::W) {
+    typename V::F lo, hi;
+    V::fp8_pair(in + i, lo, hi);
+    if (huge) lo = V::mul(lo, V::set1(0x1p8f)), hi = V::mul(hi, V::set1(0x1p8f));
+    V::store(out + i, V::mul(lo, s));
+    V::store(out + i + V::W, V::mul(hi, s));
+  }
+  for (; i < n; ++i) out[i] = fp8_to_float(in[i]) * scale;
 }
 
 template <class V>

@@ -122,6 +122,36 @@ TEST_P(Kernels, SimdMatchesScalar) {
   }
 }
 
+// Decode-time GEMV decodes the weights in registers, prefill GEMM decodes rows once for many
+// tokens; both must give every token the same bits, or incremental decoding would drift from a
+// whole-sequence prefill. Row slices (row0 = 2) make 4-row groups straddle FP8 block rows.
+TEST_P(Kernels, GemvEqualsEachTokenOfGemmBitForBit) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0, 1);
+  for (bool f32_scale : {false, true})
+    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{37, 256}, {262, 384}, {5, 64}}) {
+      auto o = random_weight(GetParam(), rows, cols, rng, f32_scale);
+      for (const Weight& w : {o.w, o.w.slice_rows(2, rows - 2)}) {
+        const int64_t n = 5;
+        std::vector<float> X(size_t(n * cols)), Y(size_t(n * w.rows)), y(size_t(w.rows));
+        for (auto& v : X) v = nd(rng);
+        for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+          if (int(isa) > int(best_isa())) continue;
+          set_isa(isa);
+          gemm(w, X.data(), n, Y.data());
+          for (int64_t t = 0; t < n; ++t) {
+            gemv(w, X.data() + t * cols, y.data());
+            for (int64_t r = 0; r < w.rows; ++r)
+              ASSERT_EQ(y[size_t(r)], Y[size_t(t * w.rows + r)])
+                  << isa_name(isa) << " token " << t << " row " << r << " of " << w.rows << "x" << cols
+                  << (f32_scale ? " f32 scales" : "") << " row0 " << w.row0;
+          }
+        }
+        set_isa(best_isa());
+      }
+    }
+}
+
 // Fast mode: BF16 inputs times weights widened to BF16 in registers, against the double-precision
 // reference of the same product; one token at a time gives bit-identical results to many.
 TEST_P(Kernels, Bf16PathMatchesReferenceAndIsIncremental) {
