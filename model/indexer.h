@@ -18,13 +18,14 @@ std::vector<int32_t> indexer_topk(const Config& c, KvLayout layout, const PagedE
 
 // Fast mode: q [heads, dim] prepared without FP4 rounding is FP4-encoded like the keys (the
 // rounding the official model applies) and scored against them with exact per-block integer dot
-// products (AVX-512 VNNI where available, the same sums in scalar code otherwise).
+// products (AVX-512 VNNI or AVX2, the same sums in scalar code otherwise).
 std::vector<int32_t> indexer_topk_fp4(const Config& c, const PagedEntries& keys, int64_t n_visible, const float* q,
                                       const float* head_w, std::vector<float>* scores_out = nullptr);
-// The scalar fast-mode scores (tests compare the VNNI kernel with it); q as FP4 entries per head.
+// The scalar fast-mode scores (tests compare the SIMD kernels with it); q as FP4 entries per head.
 void indexer_scores_fp4_scalar(const Config& c, const PagedEntries& keys, int64_t n, const uint8_t* q,
                                const float* head_w, float* scores);
-// indexer_int8.cc: false (nothing written) where the CPU lacks AVX-512 VNNI or the shape is unsupported.
+// indexer_int8.cc: false (nothing written) where the kernels are scalar (no AVX2, or WHALEBOX_ISA)
+// or the shape is unsupported.
 bool indexer_scores_int8(const Config& c, const PagedEntries& keys, int64_t n, const uint8_t* q, const float* head_w,
                          float* scores);
 // Indices (ascending) of the k highest scores; equal scores keep the lower index.

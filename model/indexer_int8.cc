@@ -1,8 +1,10 @@
-// Fast-mode indexer scores on AVX-512 VNNI. Keys and queries are both FP4 e2m1 with one E8M0
-// scale per 32 values; twice an e2m1 value is an integer in [-12, 12], so each 32-block dot
-// product is an exact int32 (VPDPBUSD on key codes + 12 as u8 times query codes as s8, the +12
-// taken back by starting the accumulator at -12 * sum(query codes)). One key per vector lane;
-// blocks are scaled and summed in FP32 in block order, heads in head order.
+// Fast-mode indexer scores on AVX-512 VNNI or AVX2. Keys and queries are both FP4 e2m1 with one
+// E8M0 scale per 32 values; twice an e2m1 value is an integer in [-12, 12], so each 32-block dot
+// product is an exact int32 (key codes + 12 as u8 times query codes as s8: VPDPBUSD, or on AVX2
+// VPMADDUBSW pairs summed in 16 bits (at most 8 x 576) and VPMADDWD; the +12 taken back by
+// starting the accumulator at -12 * sum(query codes)). One key per vector lane; blocks are
+// scaled and summed in FP32 in block order, heads in head order, so both kernels give the same
+// bits.
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -13,8 +15,6 @@
 #include "model/quant.h"
 #include "model/thread_pool.h"
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
 #include <immintrin.h>
 
 namespace whalebox::model {
@@ -53,6 +53,15 @@ void prepare(const uint8_t* q, int heads, int dim, int64_t qbytes, QueryCodes& o
     }
   }
 }
+
+}  // namespace
+}  // namespace whalebox::model
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
+
+namespace whalebox::model {
+namespace {
 
 // 16 rows of 16 dwords -> 16 columns (out[k] lane i = row i dword k).
 inline void transpose16(__m512i r[16]) {
@@ -163,30 +172,134 @@ void score32(const uint8_t* base, int64_t stride, int m, const QueryCodes& q, co
 }  // namespace whalebox::model
 #pragma GCC pop_options
 
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+
+namespace whalebox::model {
+namespace {
+
+// 8 rows of 8 dwords -> 8 columns (out[k] lane i = row i dword k).
+inline void transpose8(__m256i r[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(_mm256_castsi256_ps(r[2 * i]), _mm256_castsi256_ps(r[2 * i + 1]));
+    t[2 * i + 1] = _mm256_unpackhi_ps(_mm256_castsi256_ps(r[2 * i]), _mm256_castsi256_ps(r[2 * i + 1]));
+  }
+  for (int i = 0; i < 2; ++i) {
+    u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
+    u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
+  }
+  for (int k = 0; k < 4; ++k) {
+    r[k] = _mm256_castps_si256(_mm256_permute2f128_ps(u[k], u[4 + k], 0x20));
+    r[4 + k] = _mm256_castps_si256(_mm256_permute2f128_ps(u[k], u[4 + k], 0x31));
+  }
+}
+
+// The AVX2 counterpart of score32: keys [j0, j0 + m) (m <= 16, one page) in two groups of 8
+// lanes, 8 dwords (64 dims, two blocks) loaded per key at a time (dim a multiple of 64, as in
+// every valid config: index_head_dim is a power of two above qk_rope_head_dim). Scale bytes are
+// read one per key (a gather is slow on AVX2 CPUs, and a dword would read past the entry).
+void score16(const uint8_t* base, int64_t stride, int m, const QueryCodes& q, const float* head_w, float* out) {
+  constexpr int G = 2;
+  const __m256i lut = _mm256_broadcastsi128_si256(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
+  const __m256i nib = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+  const int dim = q.dim, words = dim / 8;
+  __m256 total[kMaxHeads][G];
+  for (int h = 0; h < q.heads; ++h)
+    for (int g = 0; g < G; ++g) total[h][g] = _mm256_setzero_ps();
+  for (int c0 = 0; c0 < words; c0 += 8) {  // words % 8 == 0 (dim % 64 == 0)
+    __m256i col[G][8];
+    for (int g = 0; g < G; ++g) {
+      for (int i = 0; i < 8; ++i)
+        col[g][i] = 8 * g + i >= m ? _mm256_setzero_si256()
+                                   : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + (8 * g + i) * stride + 4 * c0));
+      transpose8(col[g]);
+    }
+    for (int b = c0 / 4; b < c0 / 4 + 2; ++b) {
+      __m256i lo[G][4], hi[G][4];
+      __m256 ks[G];
+      for (int g = 0; g < G; ++g) {
+        for (int w = 0; w < 4; ++w) {
+          const __m256i x = col[g][4 * b + w - c0];
+          lo[g][w] = _mm256_shuffle_epi8(lut, _mm256_and_si256(x, nib));
+          hi[g][w] = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi32(x, 4), nib));
+        }
+        int e[8];
+        for (int i = 0; i < 8; ++i) e[i] = 8 * g + i < m ? base[(8 * g + i) * stride + dim / 2 + b] : 0;
+        ks[g] = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(e)), 23));
+      }
+      for (int h = 0; h < q.heads; ++h) {
+        __m256i qe[4], qo[4];
+        for (int w = 0; w < 4; ++w) {
+          qe[w] = _mm256_set1_epi32(q.even[h][4 * b + w]);
+          qo[w] = _mm256_set1_epi32(q.odd[h][4 * b + w]);
+        }
+        const __m256i corr = _mm256_set1_epi32(q.corr[h][b]);
+        const __m256 qs = _mm256_set1_ps(q.scale[h][b]);
+        for (int g = 0; g < G; ++g) {
+          __m256i pairs = _mm256_setzero_si256();
+          for (int w = 0; w < 4; ++w) {
+            pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(lo[g][w], qe[w]));
+            pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(hi[g][w], qo[w]));
+          }
+          const __m256i acc = _mm256_add_epi32(corr, _mm256_madd_epi16(pairs, ones));
+          total[h][g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_mul_ps(ks[g], qs), total[h][g]);
+        }
+      }
+    }
+  }
+  for (int g = 0; g < G && 8 * g < m; ++g) {
+    __m256 s = _mm256_setzero_ps();
+    for (int h = 0; h < q.heads; ++h)
+      s = _mm256_fmadd_ps(_mm256_set1_ps(head_w[h]), _mm256_max_ps(total[h][g], _mm256_setzero_ps()), s);
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, s);
+    for (int i = 0; i < 8 && 8 * g + i < m; ++i) out[8 * g + i] = lanes[i];
+  }
+}
+
+}  // namespace
+}  // namespace whalebox::model
+#pragma GCC pop_options
+
 namespace whalebox::model {
 
-bool indexer_int8_available() {
-  static const bool ok = cpu_allows("avx512f") && cpu_allows("avx512bw") && cpu_allows("avx512vnni");
-  return ok;
+namespace {
+
+// The kernel for this CPU (and WHALEBOX_ISA): keys per call and the function, or none.
+struct ScoreKernel {
+  int keys = 0;
+  void (*score)(const uint8_t*, int64_t, int, const QueryCodes&, const float*, float*) = nullptr;
+};
+
+ScoreKernel score_kernel() {
+  static const bool vnni = cpu_allows("avx512f") && cpu_allows("avx512bw") && cpu_allows("avx512vnni");
+  if (vnni && active_isa() == Isa::Avx512) return {32, score32};
+  if (active_isa() != Isa::Scalar) return {16, score16};
+  return {};
 }
+
+}  // namespace
 
 bool indexer_scores_int8(const Config& c, const PagedEntries& keys, int64_t n, const uint8_t* q, const float* head_w,
                          float* scores) {
   const int dim = c.index_head_dim, heads = c.index_n_heads;
-  if (!indexer_int8_available() || active_isa() != Isa::Avx512 || heads > kMaxHeads || dim % 32 || dim / 8 > kMaxWords ||
-      PagedEntries::kPageEntries % 32)
-    return false;
-  static_assert(PagedEntries::kPageEntries % 32 == 0, "32-key groups stay within a page");
+  const ScoreKernel k = score_kernel();
+  if (!k.score || heads > kMaxHeads || dim % (k.keys == 16 ? 64 : 32) || dim / 8 > kMaxWords) return false;
+  static_assert(PagedEntries::kPageEntries % 32 == 0, "key groups stay within a page");
   auto codes = std::make_unique<QueryCodes>();
   prepare(q, heads, dim, keys.entry_bytes(), *codes);
-  const int64_t groups = (n + 31) / 32;
-  parallel_for(groups, 32, [&](int64_t g0, int64_t g1) {
+  const int64_t groups = (n + k.keys - 1) / k.keys;
+  parallel_for(groups, 1024 / k.keys, [&](int64_t g0, int64_t g1) {
     for (int64_t g = g0; g < g1; ++g) {
-      const int64_t j0 = g * 32;
+      const int64_t j0 = g * k.keys;
       // Keys stream from memory once per token (17 MB per layer at 1M tokens, V4-Flash-like
       // bench): fetch the group after next now, so its loads do not stall the dot products.
-      if (g + 2 < g1) prefetch_bytes(keys.at(j0 + 64), std::min<int64_t>(32, n - j0 - 64) * keys.entry_bytes());
-      score32(keys.at(j0), keys.entry_bytes(), int(std::min<int64_t>(32, n - j0)), *codes, head_w, scores + j0);
+      if (g + 2 < g1)
+        prefetch_bytes(keys.at(j0 + 2 * k.keys), std::min<int64_t>(k.keys, n - j0 - 2 * k.keys) * keys.entry_bytes());
+      k.score(keys.at(j0), keys.entry_bytes(), int(std::min<int64_t>(k.keys, n - j0)), *codes, head_w, scores + j0);
     }
   });
   return true;

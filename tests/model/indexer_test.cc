@@ -1,5 +1,5 @@
-// The fast-mode indexer: VNNI integer scores over FP4 keys and queries agree with the scalar
-// sums, and the top-k selection keeps the highest scores with lower indices winning ties.
+// The fast-mode indexer: integer scores over FP4 keys and queries (AVX-512 VNNI, AVX2) agree
+// with the scalar sums and with each other bit for bit, and the top-k selection keeps the highest scores with lower indices winning ties.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,6 +8,7 @@
 
 #include "model/config.h"
 #include "model/indexer.h"
+#include "model/kernels.h"
 #include "model/kv_cache.h"
 #include "tiny_model.h"
 
@@ -30,7 +31,7 @@ Config indexer_config(int heads, int dim) {
 }  // namespace
 
 TEST(Indexer, Int8ScoresEqualScalarSums) {
-  for (auto [heads, dim, n] : {std::tuple{16, 128, 1000}, {2, 64, 37}, {4, 256, 16}}) {
+  for (auto [heads, dim, n] : {std::tuple{16, 128, 1000}, {2, 64, 37}, {4, 256, 16}, {3, 64, 70}}) {
     Config c = indexer_config(heads, dim);
     IndexKeyFormat fmt(c, KvLayout::Production);
     std::mt19937 rng(5);
@@ -52,7 +53,14 @@ TEST(Indexer, Int8ScoresEqualScalarSums) {
     std::vector<float> fast(static_cast<size_t>(n), -1.0f), ref(static_cast<size_t>(n));
     indexer_scores_fp4_scalar(c, keys, n, q.data(), w.data(), ref.data());
     if (!indexer_scores_int8(c, keys, n, q.data(), w.data(), fast.data())) {
-      GTEST_SKIP() << "CPU lacks AVX-512 VNNI: the fast-mode indexer uses the scalar sums";
+      GTEST_SKIP() << "CPU lacks AVX2: the fast-mode indexer uses the scalar sums";
+    }
+    if (best_isa() == Isa::Avx512) {  // the AVX2 kernel on the same CPU gives the same bits
+      std::vector<float> avx2(static_cast<size_t>(n), -1.0f);
+      set_isa(Isa::Avx2);
+      ASSERT_TRUE(indexer_scores_int8(c, keys, n, q.data(), w.data(), avx2.data()));
+      set_isa(best_isa());
+      for (int j = 0; j < n; ++j) ASSERT_EQ(avx2[size_t(j)], fast[size_t(j)]) << heads << "x" << dim << " key " << j;
     }
     double scale = 0;
     for (float x : ref) scale = std::max<double>(scale, std::fabs(x));
