@@ -97,7 +97,7 @@ void score32(const uint8_t* base, int64_t stride, int m, const QueryCodes& q, co
   constexpr int G = 2;
   __mmask16 lanes[G];
   for (int g = 0; g < G; ++g) {
-    const int mg = std::clamp(m - 16 * g, 0, 16);
+    const int left = m - 16 * g, mg = left < 0 ? 0 : left > 16 ? 16 : left;  // no std:: template in a target region
     lanes[g] = __mmask16((1u << mg) - 1);
   }
   const __m512i off = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),

@@ -12,6 +12,19 @@
 #include "model/kernels.h"
 #include "model/quant.h"
 
+namespace whalebox::model {
+namespace {
+// A zeroed per-thread buffer of n values. Defined before the target pragma: a std::vector
+// member instantiated under it could be compiled with AVX-512 and picked by the linker for
+// other files.
+uint16_t* zeroed_panel(size_t n) {
+  thread_local std::vector<uint16_t> panel;
+  panel.assign(n, 0);
+  return panel.data();
+}
+}  // namespace
+}  // namespace whalebox::model
+
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx512vbmi")
 #include <immintrin.h>
@@ -216,22 +229,21 @@ void rows_of(const Weight& w, const uint16_t* Xb, int64_t n, float* Y, int64_t r
     }
     return;
   }
-  thread_local std::vector<uint16_t> panel;
-  panel.assign(size_t(4 * K), 0);
+  uint16_t* const panel = zeroed_panel(size_t(4 * K));
   for (int64_t r = r0; r < r1; r += 4) {
     const int nr = r1 - r < 4 ? int(r1 - r) : 4;
-    for (int i = 0; i < nr; ++i) widen_row<F>(w, r + i, panel.data() + i * K);
+    for (int i = 0; i < nr; ++i) widen_row<F>(w, r + i, panel + i * K);
     prefetch_block(w, r + 4, r1);
     int64_t t = 0;
-    for (; t + 6 <= n; t += 6) tile<6>(panel.data(), K, Xb + t * K, Y + t * w.rows + r, w.rows, nr);
+    for (; t + 6 <= n; t += 6) tile<6>(panel, K, Xb + t * K, Y + t * w.rows + r, w.rows, nr);
     const uint16_t* x = Xb + t * K;
     float* y = Y + t * w.rows + r;
     switch (n - t) {  // the same accumulation per token, fewer tokens per pass
-      case 5: tile<5>(panel.data(), K, x, y, w.rows, nr); break;
-      case 4: tile<4>(panel.data(), K, x, y, w.rows, nr); break;
-      case 3: tile<3>(panel.data(), K, x, y, w.rows, nr); break;
-      case 2: tile<2>(panel.data(), K, x, y, w.rows, nr); break;
-      case 1: tile<1>(panel.data(), K, x, y, w.rows, nr); break;
+      case 5: tile<5>(panel, K, x, y, w.rows, nr); break;
+      case 4: tile<4>(panel, K, x, y, w.rows, nr); break;
+      case 3: tile<3>(panel, K, x, y, w.rows, nr); break;
+      case 2: tile<2>(panel, K, x, y, w.rows, nr); break;
+      case 1: tile<1>(panel, K, x, y, w.rows, nr); break;
       default: break;
     }
   }

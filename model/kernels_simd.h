@@ -1,15 +1,17 @@
 #pragma once
 // SIMD GEMV/GEMM bodies written once over a vector-traits type V (8 or 16 float lanes) and
 // compiled twice: kernels_avx2.cc and kernels_avx512.cc include this after their
-// `#pragma GCC target`. Only <immintrin.h> code here, no standard-library templates, so no
-// ISA-specific copy of a shared inline function can leak into the rest of the program. For the
-// same reason model/quant.h (e8m0_to_float) is included by those files before the pragma.
+// `#pragma GCC target`. Only <immintrin.h> code here, no standard-library templates, and all of
+// it in an unnamed namespace (each file gets its own copy), so no ISA-specific copy of a shared
+// inline function can be picked by the linker for the rest of the program. For the same reason
+// model/quant.h (e8m0_to_float) is included by those files before the pragma.
 #include <immintrin.h>
 
 #include "model/kernels.h"
 #include "model/quant.h"
 
 namespace whalebox::model::simd {
+namespace {
 
 // Scale number i of w (E8M0 byte e -> 2^(e-127), or F32).
 inline float scale_value(const Weight& w, int64_t i) {
@@ -332,4 +334,5 @@ void fp8_decode_blocks64(const uint8_t* in, int64_t n, const uint8_t* scales, fl
   }
 }
 
+}  // namespace
 }  // namespace whalebox::model::simd
