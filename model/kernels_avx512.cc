@@ -68,7 +68,7 @@ namespace whalebox::model {
 namespace {
 void gemm_rows_v(const Weight& w, const float* X, int64_t n, float* Y, int64_t r0, int64_t r1) {
   thread_local std::vector<float> buf;
-  buf.resize(size_t(4 * w.cols));
+  buf.resize(size_t(simd::panel_rows(w.cols) * w.cols));
   gemm_rows_buf(w, X, n, Y, r0, r1, buf.data());
 }
 }  // namespace

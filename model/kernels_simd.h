@@ -178,38 +178,69 @@ void gemv_rows(const Weight& w, const float* x, float* y, int64_t r0, int64_t r1
   }
 }
 
-// Four rows at a time: decode them once, then one pass over each token's x. GEMV (n = 1) goes
-// to gemv_rows, which computes the same, so a token's result never depends on how many tokens
-// share the call (incremental decoding gives bit-identical results to a whole-sequence prefill).
-// buf holds 4 * w.cols floats.
+// T tokens x the 4 decoded rows of buf. The two accumulators of a (row, token) sum the even and
+// the odd W-column chunks, as in gemv_rows; they are independent, so they are computed in two
+// passes with one accumulator per (row, token) each: 4 x T accumulators stay in registers and
+// each loaded row chunk feeds T FMAs.
+template <class V, int T>
+inline void tile(const float* buf, int64_t K, const float* X, float* Y, int64_t ystride, int nr) {
+  constexpr int W = V::W;
+  typename V::F half[2][4][T];
+  for (int p = 0; p < 2; ++p) {
+    typename V::F a[4][T];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i)
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) a[i][t] = V::zero();
+    for (int64_t c = p * W; c < K; c += 2 * W) {
+      typename V::F xv[T];
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) xv[t] = V::load(X + t * K + c);
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) {
+        const auto wv = V::load(buf + i * K + c);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) a[i][t] = V::fma(wv, xv[t], a[i][t]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i)
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) half[p][i][t] = a[i][t];
+  }
+  for (int i = 0; i < nr; ++i)
+    for (int t = 0; t < T; ++t) Y[t * ystride + i] = V::hsum(V::add(half[0][i][t], half[1][i][t]));
+}
+
+// Rows decoded at a time for many tokens: a panel of about 128 KB of FP32 (a multiple of 4 rows).
+inline int64_t panel_rows(int64_t K) { return 4 * (K >= 8192 ? 1 : 8192 / K); }
+
+// A panel of rows decoded once, then blocks of tokens (about 256 KB of x, so panel and block stay
+// in L2 while each x is reused for every row group) in tiles over each 4-row group. GEMV (n = 1)
+// goes to gemv_rows, which computes the same, so a token's result never depends on how many
+// tokens share the call (incremental decoding gives bit-identical results to a whole-sequence
+// prefill). buf holds panel_rows(w.cols) * w.cols floats. Tiles of 3 tokens with 16 registers
+// (AVX2), 6 with 32.
 template <class V>
 void gemm_rows(const Weight& w, const float* X, int64_t n, float* Y, int64_t r0, int64_t r1, float* buf) {
   if (n == 1 && !(w.format == WeightFormat::FP8 && w.scale_is_f32)) return gemv_rows<V>(w, X, Y, r0, r1, buf);
-  constexpr int W = V::W;
-  const int64_t K = w.cols;
-  for (int64_t r = r0; r < r1; r += 4) {
-    int nr = r1 - r < 4 ? int(r1 - r) : 4;
-    #pragma GCC unroll 4
-    for (int i = 0; i < nr; ++i) decode_row<V>(w, r + i, buf + i * K);
-    #pragma GCC unroll 4
-    for (int i = nr; i < 4; ++i)
-      for (int64_t c = 0; c < K; ++c) buf[i * K + c] = 0;
-    for (int64_t t = 0; t < n; ++t) {
-      const float* x = X + t * K;
-      typename V::F a[4][2];
-      #pragma GCC unroll 4
-      for (auto& ai : a) ai[0] = ai[1] = V::zero();
-      for (int64_t c = 0; c < K; c += 2 * W) {
-        auto x0 = V::load(x + c), x1 = V::load(x + c + W);
-        #pragma GCC unroll 4
-        for (int i = 0; i < 4; ++i) {
-          a[i][0] = V::fma(V::load(buf + i * K + c), x0, a[i][0]);
-          a[i][1] = V::fma(V::load(buf + i * K + c + W), x1, a[i][1]);
-        }
+  constexpr int T = V::W == 16 ? 6 : 3;
+  const int64_t K = w.cols, P = panel_rows(K), block = T * (65536 / K / T > 1 ? 65536 / K / T : 1);
+  for (int64_t p0 = r0; p0 < r1; p0 += P) {
+    const int64_t p1 = p0 + P < r1 ? p0 + P : r1;
+    for (int64_t r = p0; r < p1; ++r) decode_row<V>(w, r, buf + (r - p0) * K);
+    for (int64_t r = p1; r < (p1 - p0 + 3) / 4 * 4 + p0; ++r)  // the last group's missing rows
+      for (int64_t c = 0; c < K; ++c) buf[(r - p0) * K + c] = 0;
+    for (int64_t t0 = 0; t0 < n; t0 += block) {
+      const int64_t t1 = t0 + block < n ? t0 + block : n;
+      for (int64_t r = p0; r < p1; r += 4) {
+        const int nr = p1 - r < 4 ? int(p1 - r) : 4;
+        const float* rows = buf + (r - p0) * K;
+        int64_t t = t0;
+        for (; t + T <= t1; t += T) tile<V, T>(rows, K, X + t * K, Y + t * w.rows + r, w.rows, nr);
+        for (; t + 2 <= t1; t += 2) tile<V, 2>(rows, K, X + t * K, Y + t * w.rows + r, w.rows, nr);
+        for (; t < t1; ++t) tile<V, 1>(rows, K, X + t * K, Y + t * w.rows + r, w.rows, nr);
       }
-      float* y = Y + t * w.rows + r;
-      #pragma GCC unroll 4
-      for (int i = 0; i < nr; ++i) y[i] = V::hsum(V::add(a[i][0], a[i][1]));
     }
   }
 }
