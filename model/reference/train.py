@@ -162,10 +162,34 @@ def copy_batches(data, batch, seed):
 
 
 def next_token_loss(model, X, ids, mask):
-    """Cross-entropy of the next token where mask marks a target; X are the streams of ids.
-    Logits only there: the vocab projection is costly."""
-    sel = mask[:, 1:].bool()
-    return F.cross_entropy(model.logits(X[:, :-1][sel]), ids[:, 1:][sel])
+    """Cross-entropy of the next token where mask marks a target (a mask value above 1 weighs
+    that target more; the mean is over the targets); X are the streams of ids. Logits only
+    there: the vocab projection is costly."""
+    sel = mask[:, 1:] > 0
+    ce = F.cross_entropy(model.logits(X[:, :-1][sel]), ids[:, 1:][sel], reduction="none")
+    return (ce * mask[:, 1:][sel]).sum() / sel.sum()
+
+
+def copy_weights(ids, mask, start_weight, run_weight, first_user):
+    """mask with the assistant targets that copy a piece of the request or of a tool result
+    weighted up: a target token that occurs earlier in the user or tool text but not in the
+    system prompt (names, numbers, file words) gets run_weight, and the first of a run of such
+    tokens, where the model has to find the piece in the request rather than continue it,
+    start_weight. The evaluation's wrong calls are mostly names with their first pieces wrong."""
+    out = mask.clone()
+    for r in range(ids.shape[0]):
+        row, m = ids[r].tolist(), mask[r].tolist()
+        u = row.index(first_user) if first_user in row else len(row)
+        system, seen, prev_copied = set(row[:u]), set(), False
+        for i in range(u, len(row)):
+            t = row[i]
+            copied = m[i] > 0 and t in seen and t not in system
+            if copied:
+                out[r, i] = start_weight if not prev_copied else run_weight
+            prev_copied = copied
+            if m[i] == 0:
+                seen.add(t)
+    return out
 
 
 def shared_prefix_len(ids, mask):
@@ -315,6 +339,9 @@ def main():
                     help="word split of the tokenizer (tokenizer.WORD_SPLITS): V4's leading-space words, or trailing-space")
     ap.add_argument("--tie-embeddings", action="store_true",
                     help="train the output head as the input embedding (one matrix; exported as both tensors)")
+    ap.add_argument("--copy-weight", type=float, nargs=2, default=(1.0, 1.0), metavar=("START", "RUN"),
+                    help="LM loss weight of assistant tokens copied from the request or a tool result: the first "
+                         "of a copied run, and the rest (copy_weights); 1 1 for none")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="torch/BLAS threads per process")
     ap.add_argument("--procs", type=int, default=1,
@@ -404,6 +431,8 @@ def train_process(args, data, tok, rank=0, port=0):
     last = min(args.steps, args.stop_after or args.steps)
     for step in range(start, last):
         (ids, mask), weight = my_rows(next(stream))
+        if tuple(args.copy_weight) != (1.0, 1.0):
+            mask = copy_weights(ids, mask, args.copy_weight[0], args.copy_weight[1], user)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
         dense = step < args.dense_frac * args.steps

@@ -165,6 +165,33 @@ class CopyDrillTest(unittest.TestCase):
         self.assertEqual(a, b)
 
 
+class CopyWeightTest(unittest.TestCase):
+    def test_copied_pieces_are_weighted_and_the_loss_is_their_weighted_mean(self):
+        U = 9                                            # the first user token
+        #         system      user: 50 51 52 (a name) 7 (also in the system prompt)
+        row = [3, 7, 8, U, 50, 51, 52, 7, 60, 50, 51, 7, 52, 61, 50]
+        m = [0] * 9 + [1] * 6                            # assistant: 50 51 | 7 | 52 | 61 | 50
+        ids, mask = torch.tensor([row]), torch.tensor([m], dtype=torch.float32)
+        w = train.copy_weights(ids, mask, 5.0, 2.0, U)[0].tolist()
+        # 50 starts a copied run, 51 continues it; 7 occurs in the system prompt, so it is not
+        # a copy and 52 after it starts a new run; 61 never occurs before; the last 50 starts one.
+        self.assertEqual(w, [0] * 9 + [5, 2, 1, 5, 1, 5])
+        # Unweighted, the loss is the plain mean cross-entropy; weighted, sum(w * ce) / targets.
+        cfg = small_config([0, 4, 16, 0], window=16, topk=4)
+        model = M.init_weights(M.Transformer(cfg), 3)
+        ids = torch.randint(3, cfg.vocab_size, (2, 40), generator=torch.Generator().manual_seed(1))
+        mask = torch.zeros(2, 40)
+        mask[:, 20:] = 1.0
+        with torch.no_grad():
+            X = model.streams(ids, M.Run(M.Numerics()))
+            ce = torch.nn.functional.cross_entropy(model.logits(X[:, :-1][mask[:, 1:].bool()]),
+                                                   ids[:, 1:][mask[:, 1:].bool()], reduction="none")
+            self.assertAlmostEqual(train.next_token_loss(model, X, ids, mask).item(), ce.mean().item(), places=5)
+            mask[0, 25] = 4.0
+            expect = (ce.sum() + 3.0 * ce[25 - 20]).item() / ce.numel()
+            self.assertAlmostEqual(train.next_token_loss(model, X, ids, mask).item(), expect, places=5)
+
+
 def _data_parallel_gradients(rank, port, rows, out):
     import torch.distributed as dist
     train.join_process_group(rank, 2, port)
