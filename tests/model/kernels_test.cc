@@ -339,7 +339,9 @@ TEST(KernelsMisc, Bf16AttentionChunkKernelsMatchScalar) {
           ASSERT_NEAR(got, want, want / 128) << "prior " << prior << " head " << h << " key " << u;  // BF16: 8 bits
           rl[size_t(h)] += got;
         }
-        if (n2 > n) ASSERT_EQ(p[size_t(h * n2 + n)], 0);
+        if (n2 > n) {
+          ASSERT_EQ(p[size_t(h * n2 + n)], 0);
+        }
         ASSERT_NEAR(l[size_t(h)], rl[size_t(h)], 1e-6f * rl[size_t(h)]);
         for (int d = 0; d < hd; ++d) ASSERT_FLOAT_EQ(a[size_t(h * hd + d)], ra[size_t(h * hd + d)]);
       }
@@ -384,7 +386,9 @@ TEST(KernelsMisc, Bf16KvEntryWideningMatchesFp32Decode) {
         continue;
       }
       ASSERT_EQ(w[size_t(i)], float_to_bf16(f[size_t(i)])) << "dim " << i << " code " << int(e[size_t(i)]) << " scale " << s;
-      if (s >= 10 && s <= 240) ASSERT_EQ(bf16_to_float(w[size_t(i)]), f[size_t(i)]) << "dim " << i << " not exact";
+      if (s >= 10 && s <= 240) {
+        ASSERT_EQ(bf16_to_float(w[size_t(i)]), f[size_t(i)]) << "dim " << i << " not exact";
+      }
     }
   }
 }

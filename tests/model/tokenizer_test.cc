@@ -148,7 +148,7 @@ TEST(Tokenizer, RejectsUnsupportedOrBrokenFiles) {
 // Ids size the tables: a negative one (a write before the table), a huge one (an 8 GB table) or
 // a float is an error naming the entry.
 TEST(Tokenizer, RejectsTokenIdsOutsideTheSupportedRange) {
-  for (const nlohmann::json bad : {nlohmann::json(-1), nlohmann::json(int64_t(1) << 40), nlohmann::json(2147483647),
+  for (const nlohmann::json& bad : {nlohmann::json(-1), nlohmann::json(int64_t(1) << 40), nlohmann::json(2147483647),
                                    nlohmann::json(5.5), nlohmann::json(uint64_t(18446744073709551615ull))}) {
     auto j = make_tokenizer(kMerges);
     j["added_tokens"][0]["id"] = bad;

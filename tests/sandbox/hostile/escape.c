@@ -174,7 +174,7 @@ static int try_secrets(void) {
   struct dirent* e;
   while (fds && (e = readdir(fds))) {
     if (e->d_name[0] == '.') continue;
-    char path[64];
+    char path[sizeof "/proc/1/fd/" + sizeof e->d_name];
     snprintf(path, sizeof path, "/proc/1/fd/%s", e->d_name);
     bad |= blocked(path, open(path, O_RDWR));
   }
