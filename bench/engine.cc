@@ -502,19 +502,20 @@ int run_engine(const std::vector<std::string>& args) {
       std::vector<double> by_round;
       for (size_t i = 0; i < x.v4_s.size(); ++i)
         by_round.push_back(bytes / (probe.passes_gbs[first_round_pass + i] * 1e9) / x.v4_s[i]);
+      const double paired_median = median_of(by_round);
       kv_per_token = double(x.v4.kv_bytes()) / double(x.v4.length());
       dec.push_back({{"context", n}, {"tokens_per_s", 1.0 / s}, {"tokens_per_s_median", 1.0 / ms},
                      {"bytes_read_per_token", bytes}, {"roofline_tokens_per_s", 1.0 / roof},
                      {"fraction_of_roofline", roof / s},
                      // the typical step against the typical pass (both interleaved), beside best against best
                      {"fraction_of_roofline_median", bytes / (probe.median() * 1e9) / ms},
-                     {"fraction_of_roofline_paired_median", median_of(by_round)},
+                     {"fraction_of_roofline_paired_median", paired_median},
                      {"kv_bytes_per_token", kv_per_token}});
       if (tps_first == 0) tps_first = 1.0 / s, median_first = 1.0 / ms;
       tps_last = 1.0 / s, median_last = 1.0 / ms;
       std::cerr << "decode @" << n << ": " << 1.0 / s << " tok/s best, " << 1.0 / ms << " median (roofline "
                 << 1.0 / roof << ", " << 100 * roof / s << " %; step vs its round's pass, median "
-                << 100 * median_of(by_round) << " %)\n";
+                << 100 * paired_median << " %)\n";
       if (!dense_on) continue;
       const double dense_bytes = double(n) * c.head_dim * 2 * c.num_hidden_layers;
       if (x.dense) {
