@@ -40,12 +40,13 @@ from config import Config
 from model import Run, Numerics, Transformer, init_weights
 
 
-def whale_tiny_config(vocab_size):
+def whale_tiny_config(vocab_size, head_dim=128):
     """V4 layout scaled down: every layer kind, hash + score routing, mHC, MTP; Flash ratios
-    (window 128, CSA 4, HCA 128) so typical prompts (~550 tokens) have ~135 CSA entries > top-k 32."""
+    (window 128, CSA 4, HCA 128) so typical prompts (~550 tokens) have ~135 CSA entries > top-k 32.
+    head_dim: of the attention heads (V4: 512); RoPE always on the last 64 of it."""
     return Config(
         vocab_size=vocab_size, hidden_size=128, num_hidden_layers=6,
-        num_attention_heads=2, head_dim=128, qk_rope_head_dim=64, q_lora_rank=64,
+        num_attention_heads=2, head_dim=head_dim, qk_rope_head_dim=64, q_lora_rank=64,
         o_groups=2, o_lora_rank=64, sliding_window=128, compress_ratios=[0, 0, 4, 128, 4, 128, 0],
         index_n_heads=2, index_head_dim=128, index_topk=32,
         n_routed_experts=8, num_experts_per_tok=2, moe_intermediate_size=128,
@@ -311,6 +312,22 @@ def tie_head(model):
     model.head.weight = model.embed.weight
 
 
+def scale_kv_gain(model, gain):
+    """Start the attention keys (= values) at RMS gain instead of 1: the kv_norm weights of every
+    attention and of its compressor times gain, and the output projection wo_a divided by it, so
+    the value path is as before and only the scores are gain times sharper. Queries are
+    RMS-normalised without a weight (V4), so a score q.k/sqrt(head_dim) is at most |k|, about
+    sqrt(head_dim) at gain 1: over ~160 visible keys a head cannot put most of its weight on one
+    (a copied token) unless the kv_norm weights grow, which they hardly did in training."""
+    with torch.no_grad():
+        for block in list(model.layers) + list(model.mtp):
+            attn = block.attn
+            attn.kv_norm.weight.mul_(gain)
+            if hasattr(attn, "compressor"):
+                attn.compressor.norm.weight.mul_(gain)
+            attn.wo_a.weight.div_(gain)
+
+
 def save_checkpoint(run_dir, model, opt, step, tok):
     ck = os.path.join(run_dir, "ckpt")
     safetensors_io.save_model(model, ck, "fp32", {"step": step})
@@ -342,6 +359,9 @@ def main():
     ap.add_argument("--copy-weight", type=float, nargs=2, default=(1.0, 1.0), metavar=("START", "RUN"),
                     help="LM loss weight of assistant tokens copied from the request or a tool result: the first "
                          "of a copied run, and the rest (copy_weights); 1 1 for none")
+    ap.add_argument("--head-dim", type=int, default=128, help="attention head size (V4: 512; RoPE on its last 64)")
+    ap.add_argument("--kv-gain", type=float, default=1.0,
+                    help="initial RMS of the attention keys/values (scale_kv_gain); 1 for the plain init")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="torch/BLAS threads per process")
     ap.add_argument("--procs", type=int, default=1,
@@ -378,8 +398,10 @@ def train_process(args, data, tok, rank=0, port=0):
         join_process_group(rank, args.procs, port)
     lead = rank == 0
     torch.manual_seed(args.seed)
-    cfg = whale_tiny_config(tok.vocab_size)
+    cfg = whale_tiny_config(tok.vocab_size, args.head_dim)
     model = init_weights(Transformer(cfg), args.seed)
+    if args.kv_gain != 1.0:
+        scale_kv_gain(model, args.kv_gain)
     if args.tie_embeddings:
         tie_head(model)
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() == 2]

@@ -192,6 +192,28 @@ class CopyWeightTest(unittest.TestCase):
             self.assertAlmostEqual(train.next_token_loss(model, X, ids, mask).item(), expect, places=5)
 
 
+class KvGainTest(unittest.TestCase):
+    def test_keys_and_compressed_entries_scale_and_the_value_path_does_not(self):
+        cfg = small_config([0, 4, 16, 0], window=16, topk=4)
+        plain = M.init_weights(M.Transformer(cfg), 5)
+        gained = M.init_weights(M.Transformer(cfg), 5)
+        train.scale_kv_gain(gained, 3.0)
+        a = torch.randn(1, 40, cfg.hidden_size, generator=torch.Generator().manual_seed(2))
+        pos = torch.arange(40)
+        for p, g in zip(list(plain.layers) + list(plain.mtp), list(gained.layers) + list(gained.mtp)):
+            ang = p.attn.angles(pos)
+            k0, k1 = p.attn.key_value(a, ang, M.Numerics()), g.attn.key_value(a, ang, M.Numerics())
+            torch.testing.assert_close(k1, 3.0 * k0)
+            if p.attn.ratio:
+                pooled = torch.randn(1, 2, cfg.head_dim)
+                c0 = p.attn.compressor.finish(pooled, torch.arange(2) * p.attn.ratio, p.attn.angles, M.Numerics())
+                c1 = g.attn.compressor.finish(pooled, torch.arange(2) * p.attn.ratio, g.attn.angles, M.Numerics())
+                torch.testing.assert_close(c1, 3.0 * c0)
+            o = torch.randn(1, 40, cfg.num_attention_heads, cfg.head_dim)
+            torch.testing.assert_close(g.attn.output(3.0 * o, ang), p.attn.output(o, ang))
+        self.assertEqual(len(gained.mtp), 1)
+
+
 def _data_parallel_gradients(rank, port, rows, out):
     import torch.distributed as dist
     train.join_process_group(rank, 2, port)
