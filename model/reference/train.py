@@ -323,7 +323,7 @@ def scale_kv_gain(model, gain):
         for block in list(model.layers) + list(model.mtp):
             attn = block.attn
             attn.kv_norm.weight.mul_(gain)
-            if hasattr(attn, "compressor"):
+            if attn.ratio:   # its compressed entries are keys of the same softmax
                 attn.compressor.norm.weight.mul_(gain)
             attn.wo_a.weight.div_(gain)
 
@@ -400,8 +400,7 @@ def train_process(args, data, tok, rank=0, port=0):
     torch.manual_seed(args.seed)
     cfg = whale_tiny_config(tok.vocab_size, args.head_dim)
     model = init_weights(Transformer(cfg), args.seed)
-    if args.kv_gain != 1.0:
-        scale_kv_gain(model, args.kv_gain)
+    scale_kv_gain(model, args.kv_gain)   # 1: exactly the plain init
     if args.tie_embeddings:
         tie_head(model)
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() == 2]

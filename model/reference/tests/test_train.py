@@ -198,20 +198,21 @@ class KvGainTest(unittest.TestCase):
         plain = M.init_weights(M.Transformer(cfg), 5)
         gained = M.init_weights(M.Transformer(cfg), 5)
         train.scale_kv_gain(gained, 3.0)
-        a = torch.randn(1, 40, cfg.hidden_size, generator=torch.Generator().manual_seed(2))
+        g_in = torch.Generator().manual_seed(2)
+        a = torch.randn(1, 40, cfg.hidden_size, generator=g_in)
         pos = torch.arange(40)
         for p, g in zip(list(plain.layers) + list(plain.mtp), list(gained.layers) + list(gained.mtp)):
             ang = p.attn.angles(pos)
             k0, k1 = p.attn.key_value(a, ang, M.Numerics()), g.attn.key_value(a, ang, M.Numerics())
             torch.testing.assert_close(k1, 3.0 * k0)
             if p.attn.ratio:
-                pooled = torch.randn(1, 2, cfg.head_dim)
+                pooled = torch.randn(1, 2, cfg.head_dim, generator=g_in)
                 c0 = p.attn.compressor.finish(pooled, torch.arange(2) * p.attn.ratio, p.attn.angles, M.Numerics())
                 c1 = g.attn.compressor.finish(pooled, torch.arange(2) * p.attn.ratio, g.attn.angles, M.Numerics())
                 torch.testing.assert_close(c1, 3.0 * c0)
-            o = torch.randn(1, 40, cfg.num_attention_heads, cfg.head_dim)
+            o = torch.randn(1, 40, cfg.num_attention_heads, cfg.head_dim, generator=g_in)
             torch.testing.assert_close(g.attn.output(3.0 * o, ang), p.attn.output(o, ang))
-        self.assertEqual(len(gained.mtp), 1)
+        self.assertEqual(len(gained.mtp), 1)   # the loop above covered the MTP block's attention too
 
 
 def _data_parallel_gradients(rank, port, rows, out):
