@@ -9,7 +9,10 @@ real in a temporary directory, feed the results back, and repeat until the model
   right_call   expected tool-call steps where the model called that tool with those arguments
   correct      tasks whose final answer contains every expected fact (and made no wrong call)
 and, from the logs, the expected call steps by cause (right, wrong tool, wrong argument names,
-wrong value of which argument, ...), so a run's errors can be told apart without rerunning it."""
+wrong value of which argument, ...), so a run's errors can be told apart without rerunning it.
+
+With --probe it runs no tasks: it feeds the generator's own conversations and reports how often the
+model's top prediction is right per kind of assistant token (copy_probe), in seconds."""
 
 import argparse
 import collections
@@ -29,7 +32,9 @@ import encoding
 import safetensors_io
 import tokenizer as tok_mod
 import tools
+import train
 from cache import Session
+from model import Numerics, Run
 
 MAX_TURNS = 4        # the longest task needs 3 calls and an answer
 MAX_NEW = 120        # the longest assistant turn in the training data is 78 tokens
@@ -143,6 +148,35 @@ def summarize(results):
     }
 
 
+def copy_probe(model, tok, seeds, split):
+    """Teacher-forced per-token accuracy of the model's top prediction on the generator's own
+    assistant turns, by kind of target token: those that copy a piece of the request or of a tool
+    result (train.copy_weights: "first" of a copied run, where the model has to find the piece,
+    and the "rest" of the run), inside the DSML block ("dsml", the call's arguments) or before it
+    ("text": reasoning and answers), and all other assistant tokens. A name of a few pieces copied
+    two or three times per task needs about 99 % per token; this measures that in seconds, where
+    the end-to-end evaluation takes minutes. Returns {kind: [right, total]}."""
+    user, dsml = tok.added[encoding.USER], tok.added[encoding.DSML]
+    counts = {k: [0, 0] for k in ("text_first", "text_rest", "dsml_first", "dsml_rest", "other")}
+    for seed in seeds:
+        ids, mask = train.encode_conversation(tok, agentdata.conversation(seed, split)[1])
+        ids_t = torch.tensor([ids])
+        weight = train.copy_weights(ids_t, torch.tensor([mask], dtype=torch.float32), 5.0, 2.0, user)[0].tolist()
+        with torch.no_grad():
+            predicted = model(ids_t, Run(Numerics()))[0].argmax(-1).tolist()
+        in_dsml = False
+        for i in range(1, len(ids)):
+            if not mask[i]:
+                in_dsml = False
+                continue
+            kind = {5.0: "first", 2.0: "rest"}.get(weight[i])
+            kind = f"{'dsml' if in_dsml else 'text'}_{kind}" if kind else "other"
+            counts[kind][0] += predicted[i - 1] == ids[i]
+            counts[kind][1] += 1
+            in_dsml = in_dsml or ids[i] == dsml   # an assistant turn's calls follow its text
+    return counts
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", help="directory with config.json, model.safetensors, tokenizer.json")
@@ -153,6 +187,9 @@ def main():
                          "model does on the kind of data it saw; use seeds no training run drew, e.g. 20000000)")
     ap.add_argument("--shard", default="0/1", help="i/n: evaluate every n-th task starting at i (parallel runs)")
     ap.add_argument("--log", default="", help="write one JSON line per task here")
+    ap.add_argument("--probe", action="store_true",
+                    help="teacher-forced copy accuracy per token kind on --tasks conversations (copy_probe), "
+                         "not the end-to-end run")
     ap.add_argument("--summarize", nargs="+", metavar="LOG", help="only combine the --log files of parallel shards")
     args = ap.parse_args()
     if args.summarize:
@@ -165,6 +202,12 @@ def main():
     model = safetensors_io.load_model(args.model)
     tok = tok_mod.Tokenizer.load(os.path.join(args.model, "tokenizer.json"))
     i, n = map(int, args.shard.split("/"))
+    if args.probe:
+        t0 = time.time()
+        counts = copy_probe(model, tok, range(args.first_seed + i, args.first_seed + args.tasks, n), args.split)
+        print(json.dumps({"elapsed_s": round(time.time() - t0), **{k: {"right": r, "tokens": t,
+              "accuracy": round(r / max(t, 1), 4)} for k, (r, t) in counts.items()}}))
+        return
     log = open(args.log, "a") if args.log else None
     t0 = time.time()
     results = []

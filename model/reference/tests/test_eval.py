@@ -2,9 +2,13 @@
 from helpers import REFERENCE  # noqa: F401  (first: BLAS thread count before torch loads)
 import unittest
 
+import torch
+
 import agentdata
+import encoding
 import eval as evaluator
 import tokenizer
+import train
 
 
 class FakeModel:
@@ -89,6 +93,55 @@ class EvalHarnessTest(unittest.TestCase):
         self.assertFalse(right("run_shell", '{"command": "wc -l a"}'))
         self.assertFalse(right("read_file", '{"command": "wc -l < a"}'))
         self.assertFalse(right("run_shell", "{bad"))
+
+
+class PredictingModel:
+    """A model stand-in whose top prediction for position i+1 is chosen by wrong(ids, i): the true
+    next token, or the pad token where wrong says so."""
+    def __init__(self, vocab, wrong):
+        self.vocab, self.wrong = vocab, wrong
+
+    def __call__(self, ids, run=None):
+        row = ids[0].tolist()
+        logits = torch.zeros(1, len(row), self.vocab)
+        for i in range(len(row) - 1):
+            logits[0, i, 2 if self.wrong(row, i) else row[i + 1]] = 1.0
+        return logits
+
+
+class CopyProbeTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.seeds = range(700, 712)
+        texts = [agentdata.render(agentdata.conversation(s, "heldout")[1]) for s in cls.seeds]
+        cls.tok = tokenizer.train(texts, 900)
+        # every assistant token except the first of a turn is predicted (position 0 is never a target)
+        cls.targets = sum(sum(train.encode_conversation(cls.tok, agentdata.conversation(s, "heldout")[1])[1][1:])
+                          for s in cls.seeds)
+
+    def probe(self, wrong):
+        return evaluator.copy_probe(PredictingModel(self.tok.vocab_size, wrong), self.tok, self.seeds, "heldout")
+
+    def test_every_assistant_token_is_counted_once(self):
+        counts = self.probe(lambda row, i: False)
+        self.assertEqual(sum(t for _, t in counts.values()), self.targets)
+        for kind, (right, total) in counts.items():
+            self.assertGreater(total, 0, kind)   # these tasks copy names in text and in calls
+            self.assertEqual(right, total, kind)
+        self.assertTrue(all(r == 0 for r, _ in self.probe(lambda row, i: True).values()))
+
+    def test_dsml_kinds_are_the_tokens_after_a_turns_dsml_marker(self):
+        assistant, dsml = self.tok.added[encoding.ASSISTANT], self.tok.added[encoding.DSML]
+
+        def inside_call(row, i):   # the target at i+1 follows a DSML token of the same assistant turn
+            turn = max(k for k in range(i + 1) if row[k] == assistant) if assistant in row[:i + 1] else 0
+            return dsml in row[turn:i + 1]
+        counts = self.probe(inside_call)
+        for kind in ("dsml_first", "dsml_rest"):
+            self.assertEqual(counts[kind][0], 0, kind)
+        for kind in ("text_first", "text_rest"):
+            self.assertEqual(counts[kind][0], counts[kind][1], kind)
+        self.assertLess(counts["other"][0], counts["other"][1])   # the DSML tags themselves
 
 
 if __name__ == "__main__":
