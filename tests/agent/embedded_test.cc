@@ -211,12 +211,15 @@ TEST_F(Embedded, OutputEqualsTheEnginesGreedyGenerationOnTheSamePrompt) {
 TEST_F(Embedded, CtrlCStopsTheGenerationBetweenTokens) {
   START_OR_SKIP(h);
   auto m = whale_tiny();
-  // Reasoning that never ends (EOS and </think> forbidden), so only the cancel can stop it.
+  // Reasoning that never ends (EOS, </think> and the DSML marker forbidden: a finished tool-call
+  // block ends a turn too, and the model may start one without closing its reasoning), so only
+  // the cancel can stop it.
   EmbeddedOptions opts;
-  const int32_t eos = m->config().eos_token_id, think_end = m->tokenizer()->token_id("</think>");
-  opts.logit_hook = [eos, think_end](std::vector<float>& l, const std::vector<int32_t>&) {
-    l[size_t(eos)] = -INFINITY;
-    if (think_end >= 0) l[size_t(think_end)] = -INFINITY;
+  std::vector<int32_t> enders = {m->config().eos_token_id, m->tokenizer()->token_id("</think>"),
+                                 m->tokenizer()->token_id("｜DSML｜")};
+  opts.logit_hook = [enders](std::vector<float>& l, const std::vector<int32_t>&) {
+    for (int32_t t : enders)
+      if (t >= 0) l[size_t(t)] = -INFINITY;
   };
   h.cfg.limits.max_tokens_per_turn = 100000;
   auto backend = make_embedded_backend(m, opts);
