@@ -76,8 +76,8 @@ class Answer:
 class Pools:
     """Names, contents and phrasings for one split."""
 
-    def __init__(self, rng, split):
-        self.rng, self.split = rng, split
+    def __init__(self, rng, split, terse=False):
+        self.rng, self.split, self.terse = rng, split, terse
         self.heldout = split in HELDOUT_SPLITS
         self.words = HELDOUT_WORDS if self.heldout else TRAIN_WORDS
 
@@ -153,6 +153,12 @@ class Pools:
 
     def pick(self, options):
         return self.rng.choice(options)
+
+    def why(self, named, terse):
+        """Reasoning before a call: `named` repeats the file names the call will use; `terse` (the
+        --reasoning terse data) does not, so each name is copied once, straight into the argument,
+        instead of request -> reasoning -> argument, where a wrong first copy is copied again."""
+        return terse if self.terse else named
 
 
 # Phrasings: (train templates, held-out templates).
@@ -437,8 +443,11 @@ def fam_read(P, files):
     f = P.name()
     files[f] = P.text()
     yield P.phrase("read", f=f)
-    r = yield Call(P.pick([f"The user wants the contents of {f}. I'll read it.", f"I need to read {f}.",
-                           f"Read {f} with read_file."]), "read_file", {"path": f})
+    r = yield Call(P.why(*P.pick([(f"The user wants the contents of {f}. I'll read it.",
+                                   "The user wants the contents of the file. I'll read it."),
+                                  (f"I need to read {f}.", "I need to read the file."),
+                                  (f"Read {f} with read_file.", "Read it with read_file.")])),
+                   "read_file", {"path": f})
     yield Answer(P.pick(["I have the contents.", "Now show it.", "Got the file."]),
                  f"{f} contains:\n{r}", [r.strip()])
 
@@ -451,7 +460,7 @@ def fam_missing(P, files):
     key = P.pick(["read", "lines", "words"])
     yield P.phrase(key, f=f)
     if key == "read":
-        r = yield Call(f"I need to read {f}.", "read_file", {"path": f})
+        r = yield Call(P.why(f"I need to read {f}.", "I need to read the file."), "read_file", {"path": f})
     else:
         flag = "-l" if key == "lines" else "-w"
         r = yield Call(f"Count with wc {flag}.", "run_shell", {"command": f"wc {flag} < {f}"})
@@ -465,7 +474,8 @@ def fam_count(P, files, key):
     files[f] = P.text(1, 12)
     yield P.phrase(key, f=f)
     flag, unit = ("-l", "lines") if key == "lines" else ("-w", "words")
-    r = yield Call(f"Count the {unit} of {f} with wc {flag}.", "run_shell", {"command": f"wc {flag} < {f}"})
+    r = yield Call(P.why(f"Count the {unit} of {f} with wc {flag}.", f"Count the {unit} with wc {flag}."),
+                   "run_shell", {"command": f"wc {flag} < {f}"})
     n = r.strip()
     yield Answer(f"wc printed {n}.", P.pick([f"{f} has {n} {unit}.", f"There are {n} {unit} in {f}.",
                                              f"The file {f} contains {n} {unit}."]), [n])
@@ -476,7 +486,7 @@ def fam_head(P, files):
     files[f] = P.text(4, 9)
     k = P.rng.randint(1, 3)
     yield P.phrase("head", f=f, k=k)
-    r = yield Call(f"Use head -n {k} on {f}.", "run_shell", {"command": f"head -n {k} {f}"})
+    r = yield Call(P.why(f"Use head -n {k} on {f}.", f"Use head -n {k}."), "run_shell", {"command": f"head -n {k} {f}"})
     yield Answer("Here they are.", f"The first {k} lines of {f}:\n{r}", [r.strip()])
 
 
@@ -496,7 +506,8 @@ def fam_grep(P, files):
     w = P.rng.choice(P.rng.choice(lines).split())
     files[f] = text
     yield P.phrase("grep", f=f, w=w)
-    r = yield Call(f"Search {f} for {w} with grep -n.", "run_shell", {"command": f"grep -n {w} {f}"})
+    r = yield Call(P.why(f"Search {f} for {w} with grep -n.", "Search the file with grep -n."), "run_shell",
+                   {"command": f"grep -n {w} {f}"})
     yield Answer("grep found matches.", f"Lines of {f} containing {w}:\n{r}", [r.strip()])
 
 
@@ -514,7 +525,8 @@ def fam_write(P, files):
     f = P.name()
     t = P.line()
     yield P.phrase("write", f=f, t=t)
-    r = yield Call(f"Write the text to {f}.", "write_file", {"path": f, "content": t + "\n"})
+    r = yield Call(P.why(f"Write the text to {f}.", "Write the text to the file."), "write_file",
+                   {"path": f, "content": t + "\n"})
     yield Answer("The write succeeded.", P.pick([f"Done: {f} now contains \"{t}\".", f"I wrote \"{t}\" to {f}.",
                                                  f"Saved. {r}."]), [f], )
 
@@ -526,7 +538,8 @@ def fam_replace(P, files):
     v = P.rng.choice([x for x in LINE_WORDS + P.words if x != w])
     files[f] = text
     yield P.phrase("replace", f=f, w=w, v=v)
-    yield Call(f"Use sed to replace {w} with {v} in {f}.", "run_shell", {"command": f"sed -i 's/{w}/{v}/g' {f}"})
+    yield Call(P.why(f"Use sed to replace {w} with {v} in {f}.", "Use sed to replace the word."), "run_shell",
+               {"command": f"sed -i 's/{w}/{v}/g' {f}"})
     r = yield Call("Check the result.", "read_file", {"path": f})
     yield Answer("The replacement is done.", f"Replaced {w} with {v} in {f}. It now reads:\n{r}", [r.strip()])
 
@@ -536,7 +549,8 @@ def fam_append(P, files):
     files[f] = P.text(1, 4)
     t = P.line()
     yield P.phrase("append", f=f, t=t)
-    yield Call(f"Append with echo >> {f}.", "run_shell", {"command": f"echo '{t}' >> {f}"})
+    yield Call(P.why(f"Append with echo >> {f}.", "Append with echo >>."), "run_shell",
+               {"command": f"echo '{t}' >> {f}"})
     r = yield Call("Count the lines now.", "run_shell", {"command": f"wc -l < {f}"})
     n = r.strip()
     yield Answer(f"{f} now has {n} lines.", f"Appended \"{t}\" to {f}; it now has {n} lines.", [n])
@@ -546,8 +560,9 @@ def fam_copy_count(P, files):
     f, g = P.names(2)
     files[f] = P.text(1, 9)
     yield P.phrase("copy_count", f=f, g=g)
-    yield Call(f"Copy {f} to {g} with cp.", "run_shell", {"command": f"cp {f} {g}"})
-    r = yield Call(f"Count the lines of {g}.", "run_shell", {"command": f"wc -l < {g}"})
+    yield Call(P.why(f"Copy {f} to {g} with cp.", "Copy it with cp."), "run_shell", {"command": f"cp {f} {g}"})
+    r = yield Call(P.why(f"Count the lines of {g}.", "Count the lines of the copy."), "run_shell",
+                   {"command": f"wc -l < {g}"})
     n = r.strip()
     yield Answer(f"The copy has {n} lines.", f"Copied {f} to {g}; {g} has {n} lines.", [n])
 
@@ -562,7 +577,7 @@ def fam_list_read(P, files):
     yield P.phrase("list_read", e=e)
     r = yield Call("First list the directory to find it.", "list_dir", {"path": "."})
     found = [x for x in r.split("\n") if x.endswith("." + e)][0]
-    r = yield Call(f"The {e} file is {found}. Read it.", "read_file", {"path": found})
+    r = yield Call(P.why(f"The {e} file is {found}. Read it.", f"Read the .{e} file."), "read_file", {"path": found})
     yield Answer("Got it.", f"The .{e} file is {found}; it contains:\n{r}", [found, r.strip()])
 
 
@@ -571,9 +586,11 @@ def fam_lines_times(P, files):
     files[f] = P.text(1, 12)
     k = P.rng.randint(2, 50)
     yield P.phrase("lines_times", f=f, k=k)
-    r = yield Call(f"First count the lines of {f}.", "run_shell", {"command": f"wc -l < {f}"})
+    r = yield Call(P.why(f"First count the lines of {f}.", "First count the lines."), "run_shell",
+                   {"command": f"wc -l < {f}"})
     n = r.strip()
-    r = yield Call(f"{f} has {n} lines. Multiply by {k}.", "run_shell", {"command": f"echo $(({n} * {k}))"})
+    r = yield Call(P.why(f"{f} has {n} lines. Multiply by {k}.", f"It has {n} lines. Multiply by {k}."), "run_shell",
+                   {"command": f"echo $(({n} * {k}))"})
     p = r.strip()
     yield Answer(f"{n} * {k} = {p}.", f"{f} has {n} lines; {n} * {k} = {p}.", [p])
 
@@ -582,8 +599,10 @@ def fam_compare(P, files):
     f, g = P.names(2)
     files[f], files[g] = P.text(1, 10), P.text(1, 10)
     yield P.phrase("compare", f=f, g=g)
-    a = (yield Call(f"Count lines of {f} first.", "run_shell", {"command": f"wc -l < {f}"})).strip()
-    b = (yield Call(f"{f} has {a}. Now {g}.", "run_shell", {"command": f"wc -l < {g}"})).strip()
+    a = (yield Call(P.why(f"Count lines of {f} first.", "Count lines of the first file."), "run_shell",
+                    {"command": f"wc -l < {f}"})).strip()
+    b = (yield Call(P.why(f"{f} has {a}. Now {g}.", f"The first has {a}. Now the second."), "run_shell",
+                    {"command": f"wc -l < {g}"})).strip()
     if int(a) == int(b):
         yield Answer("They are equal.", f"Both have {a} lines.", [a])
     else:
@@ -602,7 +621,8 @@ def fam_echo(P, files):
         yield Answer(f"Repeat {x} exactly.", x, [x])
     else:
         yield P.phrase("echo_shell", x=x)
-        out = yield Call(f"Run echo {x} in the shell.", "run_shell", {"command": f"echo {x}"})
+        out = yield Call(P.why(f"Run echo {x} in the shell.", "Run echo in the shell."), "run_shell",
+                         {"command": f"echo {x}"})
         yield Answer(f"It printed {out.strip()}.", out.strip(), [x])
 
 
@@ -650,11 +670,11 @@ def pick_family(rng, split):
 class Episode:
     """A task instance: files to create, the user's request and the step generator."""
 
-    def __init__(self, seed, split, family=None):
+    def __init__(self, seed, split, family=None, terse=False):
         self.rng = random.Random(seed)
         self.split = split
         self.family = family or pick_family(self.rng, split)
-        self.pools = Pools(self.rng, split)
+        self.pools = Pools(self.rng, split, terse)
         self.files = {}
         self.steps = family_table(split)[self.family][0](self.pools, self.files)
         self.user = next(self.steps)
@@ -678,9 +698,10 @@ def assistant_message(step, call_id):
                             "function": {"name": step.name, "arguments": json.dumps(step.args, ensure_ascii=False)}}]}
 
 
-def conversation(seed, split="train", family=None):
-    """Generate one complete conversation (messages), executing every call for real."""
-    ep = Episode(seed, split, family)
+def conversation(seed, split="train", family=None, terse=False):
+    """Generate one complete conversation (messages), executing every call for real; `terse`
+    leaves file names out of the reasoning before calls (Pools.why)."""
+    ep = Episode(seed, split, family, terse)
     workdir = tempfile.mkdtemp(prefix="whale-data-")
     try:
         ep.setup(workdir)

@@ -148,18 +148,20 @@ def summarize(results):
     }
 
 
-def copy_probe(model, tok, seeds, split):
+def copy_probe(model, tok, seeds, split, terse=False):
     """Teacher-forced per-token accuracy of the model's top prediction on the generator's own
     assistant turns, by kind of target token: those that copy a piece of the request or of a tool
     result (train.copy_weights: "first" of a copied run, where the model has to find the piece,
     and the "rest" of the run), inside the DSML block ("dsml", the call's arguments) or before it
     ("text": reasoning and answers), and all other assistant tokens. A name of a few pieces copied
     two or three times per task needs about 99 % per token; this measures that in seconds, where
-    the end-to-end evaluation takes minutes. Returns {kind: [right, total]}."""
+    the end-to-end evaluation takes minutes. `terse`: conversations in the --reasoning terse
+    format (no file names in the reasoning before a call), for a model trained on it.
+    Returns {kind: [right, total]}."""
     user, dsml = tok.added[encoding.USER], tok.added[encoding.DSML]
     counts = {k: [0, 0] for k in ("text_first", "text_rest", "dsml_first", "dsml_rest", "other")}
     for seed in seeds:
-        ids, mask = train.encode_conversation(tok, agentdata.conversation(seed, split)[1])
+        ids, mask = train.encode_conversation(tok, agentdata.conversation(seed, split, terse=terse)[1])
         ids_t = torch.tensor([ids])
         weight = train.copy_weights(ids_t, torch.tensor([mask], dtype=torch.float32), 5.0, 2.0, user)[0].tolist()
         with torch.no_grad():
@@ -190,6 +192,8 @@ def main():
     ap.add_argument("--probe", action="store_true",
                     help="teacher-forced copy accuracy per token kind on --tasks conversations (copy_probe), "
                          "not the end-to-end run")
+    ap.add_argument("--reasoning", choices=["names", "terse"], default="names",
+                    help="--probe only: the conversations' reasoning format, as train.py --reasoning")
     ap.add_argument("--summarize", nargs="+", metavar="LOG", help="only combine the --log files of parallel shards")
     args = ap.parse_args()
     if args.summarize:
@@ -204,7 +208,8 @@ def main():
     i, n = map(int, args.shard.split("/"))
     if args.probe:
         t0 = time.time()
-        counts = copy_probe(model, tok, range(args.first_seed + i, args.first_seed + args.tasks, n), args.split)
+        counts = copy_probe(model, tok, range(args.first_seed + i, args.first_seed + args.tasks, n), args.split,
+                            args.reasoning == "terse")
         print(json.dumps({"elapsed_s": round(time.time() - t0), **{k: {"right": r, "tokens": t,
               "accuracy": round(r / max(t, 1), 4)} for k, (r, t) in counts.items()}}))
         return

@@ -11,6 +11,7 @@ balanced with the bias-only (aux-loss-free) rule. A checkpoint is written every 
 (runs/<name>/ckpt), so an interrupted run still leaves a usable model; --resume continues it."""
 
 import argparse
+import functools
 import json
 import math
 import multiprocessing
@@ -70,8 +71,8 @@ def encode_conversation(tok, messages):
     return ids + seg, mask + [0] * len(seg)
 
 
-def generate(seed):
-    return agentdata.conversation(seed, "train")[1]
+def generate(seed, terse=False):
+    return agentdata.conversation(seed, "train", terse=terse)[1]
 
 
 _pool_tok = None
@@ -86,14 +87,15 @@ def _encode(messages):
     return encode_conversation(_pool_tok, messages)
 
 
-def build_data(run_dir, n_conv, vocab_size, seed, word_split, jobs=2):
+def build_data(run_dir, n_conv, vocab_size, seed, word_split, jobs=2, terse=False):
     path = os.path.join(run_dir, "data.pt")
     if os.path.exists(path):
         return torch.load(path), tok_mod.Tokenizer.load(os.path.join(run_dir, "tokenizer.json"))
     t0 = time.time()
     # Each conversation depends on its seed only, so parallel generation gives the same data.
     with multiprocessing.Pool(jobs) as pool:
-        convs = pool.map(generate, [seed * 1_000_000 + i for i in range(n_conv)], chunksize=50)
+        convs = pool.map(functools.partial(generate, terse=terse), [seed * 1_000_000 + i for i in range(n_conv)],
+                         chunksize=50)
     texts = [agentdata.render(m) for m in convs]
     tok = tok_mod.train(texts[:3000], vocab_size, word_split)
     tok.save(os.path.join(run_dir, "tokenizer.json"))
@@ -362,6 +364,9 @@ def main():
     ap.add_argument("--head-dim", type=int, default=128, help="attention head size (V4: 512; RoPE on its last 64)")
     ap.add_argument("--kv-gain", type=float, default=1.0,
                     help="initial RMS of the attention keys/values (scale_kv_gain); 1 for the plain init")
+    ap.add_argument("--reasoning", choices=["names", "terse"], default="names",
+                    help="training data: reasoning before a call repeats the file names it uses, or not "
+                         "(terse: each name is copied once, request -> argument)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="torch/BLAS threads per process")
     ap.add_argument("--procs", type=int, default=1,
@@ -373,7 +378,8 @@ def main():
 
     torch.set_num_threads(args.threads)
     os.makedirs(args.run, exist_ok=True)
-    data, tok = build_data(args.run, args.conversations, args.vocab, args.seed, tok_mod.WORD_SPLITS[args.pretokenizer])
+    data, tok = build_data(args.run, args.conversations, args.vocab, args.seed, tok_mod.WORD_SPLITS[args.pretokenizer],
+                           terse=args.reasoning == "terse")
     if tok.words != tok_mod.WORD_SPLITS[args.pretokenizer]:
         sys.exit(f"train.py: {args.run}/tokenizer.json has another word split than --pretokenizer {args.pretokenizer}")
     if args.procs == 1:

@@ -28,6 +28,29 @@ class AgentDataTest(unittest.TestCase):
             if len(msgs) > 3:                               # the shell variant really ran echo
                 self.assertEqual(msgs[3]["content"].strip(), msgs[-1]["content"])
 
+    def test_terse_reasoning_leaves_names_out_and_changes_nothing_else(self):
+        seen = set()
+        for seed in range(300):
+            fam, named = agentdata.conversation(seed, "train")
+            _, terse = agentdata.conversation(seed, "train", terse=True)
+            self.assertEqual(len(named), len(terse))
+            calls = [json.loads(m["tool_calls"][0]["function"]["arguments"]) for m in named if "tool_calls" in m]
+            names = {w for args in calls for v in args.values() for w in str(v).split()
+                     if "." in w and w.rsplit(".", 1)[1] in agentdata.EXTS}
+            if fam == "echo":                    # the drill's text to repeat stands for the name
+                names = {c["command"].removeprefix("echo ") for c in calls}
+            for a, b in zip(named, terse):
+                if "tool_calls" not in a:        # requests, results and answers are the same
+                    self.assertEqual(a, b)
+                    continue
+                self.assertEqual(a["tool_calls"], b["tool_calls"])
+                self.assertEqual([n for n in names if n in b["reasoning_content"]], [], fam)
+                # the variants differ exactly where the named one repeats a name
+                repeats = any(n in a["reasoning_content"] for n in names)
+                self.assertEqual(repeats, a["reasoning_content"] != b["reasoning_content"], (fam, a, b))
+                seen |= {fam} if repeats else set()
+        self.assertGreaterEqual(len(seen), 12)   # every family with a file name in a call
+
     def test_heldout_tasks_are_unchanged_by_training_only_families(self):
         # The draw for a held-out seed uses FAMILIES alone: the evaluation set stays comparable
         # across models trained with and without the drills.
