@@ -89,7 +89,17 @@ def _encode(messages):
 
 def build_data(run_dir, n_conv, vocab_size, seed, word_split, jobs=2, terse=False):
     path = os.path.join(run_dir, "data.pt")
+    # What the cached data was generated from; a run directory reused with other data options
+    # would otherwise train silently on the old data (directories from before this have no file).
+    spec = {"conversations": n_conv, "seed": seed, "reasoning": "terse" if terse else "names"}
+    spec_path = os.path.join(run_dir, "data.json")
     if os.path.exists(path):
+        if os.path.exists(spec_path):
+            with open(spec_path) as f:
+                cached = json.load(f)
+            if cached != spec:
+                sys.exit(f"train.py: {run_dir}/data.pt was generated with {cached}, not {spec}; "
+                         "use another --run directory or the same options")
         return torch.load(path), tok_mod.Tokenizer.load(os.path.join(run_dir, "tokenizer.json"))
     t0 = time.time()
     # Each conversation depends on its seed only, so parallel generation gives the same data.
@@ -102,6 +112,8 @@ def build_data(run_dir, n_conv, vocab_size, seed, word_split, jobs=2, terse=Fals
     with multiprocessing.Pool(jobs, _load_pool_tok, (os.path.join(run_dir, "tokenizer.json"),)) as pool:
         data = pool.map(_encode, convs, chunksize=50)
     torch.save(data, path)
+    with open(spec_path, "w") as f:
+        json.dump(spec, f)
     print(f"data: {n_conv} conversations, {sum(len(d[0]) for d in data)} tokens, vocab {tok.vocab_size}, "
           f"{time.time() - t0:.0f}s", flush=True)
     return data, tok

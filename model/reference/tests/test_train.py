@@ -132,6 +132,11 @@ class StopAfterTest(unittest.TestCase):
                                capture_output=True, timeout=600, env=env, cwd=os.path.dirname(train.__file__))
         self.assertNotEqual(wrong.returncode, 0)
         self.assertIn(b"was not trained with --tie-embeddings", wrong.stderr)
+        # So is reusing its data with other data options (recorded in data.json).
+        wrong = subprocess.run(base + ["--run", os.path.join(root, "stopped"), "--resume", "--reasoning", "terse"],
+                               capture_output=True, timeout=600, env=env, cwd=os.path.dirname(train.__file__))
+        self.assertNotEqual(wrong.returncode, 0)
+        self.assertIn(b"'reasoning': 'names'}, not {", wrong.stderr)
         run("stopped", "--resume")
         a = safetensors_io.read(os.path.join(root, "whole", "ckpt", "model.safetensors"))[0]
         b = safetensors_io.read(os.path.join(root, "stopped", "ckpt", "model.safetensors"))[0]
