@@ -87,11 +87,11 @@ def _encode(messages):
     return encode_conversation(_pool_tok, messages)
 
 
-def build_data(run_dir, n_conv, vocab_size, seed, word_split, jobs=2, terse=False):
+def build_data(run_dir, n_conv, vocab_size, seed, word_split, jobs=2, reasoning="names"):
     path = os.path.join(run_dir, "data.pt")
     # What the cached data was generated from; a run directory reused with other data options
     # would otherwise train silently on the old data (directories from before this have no file).
-    spec = {"conversations": n_conv, "seed": seed, "reasoning": "terse" if terse else "names"}
+    spec = {"conversations": n_conv, "seed": seed, "reasoning": reasoning}
     spec_path = os.path.join(run_dir, "data.json")
     if os.path.exists(path):
         if os.path.exists(spec_path):
@@ -103,17 +103,18 @@ def build_data(run_dir, n_conv, vocab_size, seed, word_split, jobs=2, terse=Fals
         return torch.load(path), tok_mod.Tokenizer.load(os.path.join(run_dir, "tokenizer.json"))
     t0 = time.time()
     # Each conversation depends on its seed only, so parallel generation gives the same data.
+    seeds = [seed * 1_000_000 + i for i in range(n_conv)]
     with multiprocessing.Pool(jobs) as pool:
-        convs = pool.map(functools.partial(generate, terse=terse), [seed * 1_000_000 + i for i in range(n_conv)],
-                         chunksize=50)
+        convs = pool.map(functools.partial(generate, terse=reasoning == "terse"), seeds, chunksize=50)
     texts = [agentdata.render(m) for m in convs]
     tok = tok_mod.train(texts[:3000], vocab_size, word_split)
     tok.save(os.path.join(run_dir, "tokenizer.json"))
     with multiprocessing.Pool(jobs, _load_pool_tok, (os.path.join(run_dir, "tokenizer.json"),)) as pool:
         data = pool.map(_encode, convs, chunksize=50)
-    torch.save(data, path)
-    with open(spec_path, "w") as f:
+    with open(spec_path, "w") as f:     # before data.pt: a data.pt without it is from before
         json.dump(spec, f)
+    torch.save(data, path + ".tmp")      # a run killed while saving leaves no partial data.pt
+    os.replace(path + ".tmp", path)
     print(f"data: {n_conv} conversations, {sum(len(d[0]) for d in data)} tokens, vocab {tok.vocab_size}, "
           f"{time.time() - t0:.0f}s", flush=True)
     return data, tok
@@ -391,7 +392,7 @@ def main():
     torch.set_num_threads(args.threads)
     os.makedirs(args.run, exist_ok=True)
     data, tok = build_data(args.run, args.conversations, args.vocab, args.seed, tok_mod.WORD_SPLITS[args.pretokenizer],
-                           terse=args.reasoning == "terse")
+                           reasoning=args.reasoning)
     if tok.words != tok_mod.WORD_SPLITS[args.pretokenizer]:
         sys.exit(f"train.py: {args.run}/tokenizer.json has another word split than --pretokenizer {args.pretokenizer}")
     if args.procs == 1:
