@@ -41,13 +41,14 @@ from config import Config
 from model import Run, Numerics, Transformer, init_weights
 
 
-def whale_tiny_config(vocab_size, head_dim=128):
+def whale_tiny_config(vocab_size, head_dim=128, heads=2):
     """V4 layout scaled down: every layer kind, hash + score routing, mHC, MTP; Flash ratios
     (window 128, CSA 4, HCA 128) so typical prompts (~550 tokens) have ~135 CSA entries > top-k 32.
-    head_dim: of the attention heads (V4: 512); RoPE always on the last 64 of it."""
+    head_dim: of the attention heads (V4: 512); RoPE always on the last 64 of it.
+    heads: query heads, all reading the one shared K=V head (V4-Flash: 64)."""
     return Config(
         vocab_size=vocab_size, hidden_size=128, num_hidden_layers=6,
-        num_attention_heads=2, head_dim=head_dim, qk_rope_head_dim=64, q_lora_rank=64,
+        num_attention_heads=heads, head_dim=head_dim, qk_rope_head_dim=64, q_lora_rank=64,
         o_groups=2, o_lora_rank=64, sliding_window=128, compress_ratios=[0, 0, 4, 128, 4, 128, 0],
         index_n_heads=2, index_head_dim=128, index_topk=32,
         n_routed_experts=8, num_experts_per_tok=2, moe_intermediate_size=128,
@@ -375,6 +376,9 @@ def main():
                     help="LM loss weight of assistant tokens copied from the request or a tool result: the first "
                          "of a copied run, and the rest (copy_weights); 1 1 for none")
     ap.add_argument("--head-dim", type=int, default=128, help="attention head size (V4: 512; RoPE on its last 64)")
+    ap.add_argument("--heads", type=int, default=2,
+                    help="query heads per layer (a multiple of o_groups, 2); they share one K=V head, so more "
+                         "cost attention scores but no extra keys")
     ap.add_argument("--kv-gain", type=float, default=1.0,
                     help="initial RMS of the attention keys/values (scale_kv_gain); 1 for the plain init")
     ap.add_argument("--reasoning", choices=["names", "terse"], default="names",
@@ -417,7 +421,7 @@ def train_process(args, data, tok, rank=0, port=0):
         join_process_group(rank, args.procs, port)
     lead = rank == 0
     torch.manual_seed(args.seed)
-    cfg = whale_tiny_config(tok.vocab_size, args.head_dim)
+    cfg = whale_tiny_config(tok.vocab_size, args.head_dim, args.heads)
     model = init_weights(Transformer(cfg), args.seed)
     scale_kv_gain(model, args.kv_gain)   # 1: exactly the plain init
     if args.tie_embeddings:
@@ -428,6 +432,13 @@ def train_process(args, data, tok, rank=0, port=0):
                             lr=args.lr, betas=(0.9, 0.95))
     start = 0
     if args.resume and os.path.exists(os.path.join(args.run, "opt.pt")):
+        with open(os.path.join(args.run, "ckpt", "config.json")) as f:
+            saved = json.load(f)
+        shape = {k: (saved.get(k), getattr(cfg, k)) for k in ("num_attention_heads", "head_dim")}
+        if any(a != b for a, b in shape.values()):   # else load_state_dict fails on a tensor shape
+            sys.exit(f"train.py: {args.run} was trained with {saved['num_attention_heads']} heads of "
+                     f"{saved['head_dim']}, not {cfg.num_attention_heads} of {cfg.head_dim}; "
+                     "resume with its --heads/--head-dim")
         state = safetensors_io.dequantized_state(
             safetensors_io.read(os.path.join(args.run, "ckpt", "model.safetensors"))[0])
         # Checked in the file: once tied, the model's two names are one tensor and always equal.

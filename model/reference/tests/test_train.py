@@ -23,10 +23,10 @@ def batch(P, lengths, vocab, seed):
 
 
 class SharedPrefixTest(unittest.TestCase):
-    def check(self, dense):
+    def check(self, dense, heads=2):
         # SWA, CSA (17+ entries, top-4), HCA (ratio 16) and the MTP block; the prefix (70 tokens)
         # ends inside a compression block, so blocks straddle the prefix/row boundary.
-        cfg = small_config([0, 4, 16, 0], window=16, topk=4)
+        cfg = small_config([0, 4, 16, 0], window=16, topk=4, num_attention_heads=heads)
         model = M.init_weights(M.Transformer(cfg), 3)
         ids, mask = batch(70, [131, 97, 118], cfg.vocab_size, 1)
         self.assertEqual(train.shared_prefix_len(ids, mask), 69)
@@ -59,6 +59,9 @@ class SharedPrefixTest(unittest.TestCase):
 
     def test_top_k_indexer(self):
         self.check(dense=False)
+
+    def test_four_query_heads(self):   # train.py --heads 4: more query heads on the one K=V head
+        self.check(dense=False, heads=4)
 
     def test_streams_equal_full_forward(self):
         cfg = small_config([0, 4, 16, 0], window=16, topk=4)
@@ -137,6 +140,11 @@ class StopAfterTest(unittest.TestCase):
                                capture_output=True, timeout=600, env=env, cwd=os.path.dirname(train.__file__))
         self.assertNotEqual(wrong.returncode, 0)
         self.assertIn(b"'reasoning': 'names'}, not {", wrong.stderr)
+        # And resuming with another attention shape, before any tensor is loaded.
+        wrong = subprocess.run(base + ["--run", os.path.join(root, "stopped"), "--resume", "--heads", "4"],
+                               capture_output=True, timeout=600, env=env, cwd=os.path.dirname(train.__file__))
+        self.assertNotEqual(wrong.returncode, 0)
+        self.assertIn(b"was trained with 2 heads of 128, not 4 of 128", wrong.stderr)
         run("stopped", "--resume")
         a = safetensors_io.read(os.path.join(root, "whole", "ckpt", "model.safetensors"))[0]
         b = safetensors_io.read(os.path.join(root, "stopped", "ckpt", "model.safetensors"))[0]
