@@ -434,8 +434,8 @@ def train_process(args, data, tok, rank=0, port=0):
     if args.resume and os.path.exists(os.path.join(args.run, "opt.pt")):
         with open(os.path.join(args.run, "ckpt", "config.json")) as f:
             saved = json.load(f)
-        shape = {k: (saved.get(k), getattr(cfg, k)) for k in ("num_attention_heads", "head_dim")}
-        if any(a != b for a, b in shape.values()):   # else load_state_dict fails on a tensor shape
+        # Checked first: load_state_dict would fail on the first tensor of another shape.
+        if (saved["num_attention_heads"], saved["head_dim"]) != (cfg.num_attention_heads, cfg.head_dim):
             sys.exit(f"train.py: {args.run} was trained with {saved['num_attention_heads']} heads of "
                      f"{saved['head_dim']}, not {cfg.num_attention_heads} of {cfg.head_dim}; "
                      "resume with its --heads/--head-dim")
