@@ -40,6 +40,8 @@ water earth light dark open closed left right up down new old hot cold good bad 
 done ready later first last next more less high low north south east west""".split()
 
 EXTS = ["txt", "md", "log", "csv", "cfg", "dat", "ini", "out"]
+# Reasoning formats of the training data (train.py / eval.py --reasoning); terse: Pools.why.
+REASONING = ("names", "terse")
 
 # Training names are mostly invented words: with only the ~170 words above, a model learns those
 # words as single tokens instead of learning to copy a name it has never seen. An open-ended pool

@@ -192,7 +192,7 @@ def main():
     ap.add_argument("--probe", action="store_true",
                     help="teacher-forced copy accuracy per token kind on --tasks conversations (copy_probe), "
                          "not the end-to-end run")
-    ap.add_argument("--reasoning", choices=["names", "terse"], default="names",
+    ap.add_argument("--reasoning", choices=agentdata.REASONING, default="names",
                     help="--probe only: the conversations' reasoning format, as train.py --reasoning")
     ap.add_argument("--summarize", nargs="+", metavar="LOG", help="only combine the --log files of parallel shards")
     args = ap.parse_args()

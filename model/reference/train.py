@@ -381,7 +381,7 @@ def main():
                          "cost attention scores but no extra keys")
     ap.add_argument("--kv-gain", type=float, default=1.0,
                     help="initial RMS of the attention keys/values (scale_kv_gain); 1 for the plain init")
-    ap.add_argument("--reasoning", choices=["names", "terse"], default="names",
+    ap.add_argument("--reasoning", choices=agentdata.REASONING, default="names",
                     help="training data: reasoning before a call repeats the file names it uses, or not "
                          "(terse: each name is copied once, request -> argument)")
     ap.add_argument("--seed", type=int, default=0)
@@ -432,12 +432,11 @@ def train_process(args, data, tok, rank=0, port=0):
                             lr=args.lr, betas=(0.9, 0.95))
     start = 0
     if args.resume and os.path.exists(os.path.join(args.run, "opt.pt")):
-        with open(os.path.join(args.run, "ckpt", "config.json")) as f:
-            saved = json.load(f)
+        saved = Config.load(os.path.join(args.run, "ckpt", "config.json"))
         # Checked first: load_state_dict would fail on the first tensor of another shape.
-        if (saved["num_attention_heads"], saved["head_dim"]) != (cfg.num_attention_heads, cfg.head_dim):
-            sys.exit(f"train.py: {args.run} was trained with {saved['num_attention_heads']} heads of "
-                     f"{saved['head_dim']}, not {cfg.num_attention_heads} of {cfg.head_dim}; "
+        if (saved.num_attention_heads, saved.head_dim) != (cfg.num_attention_heads, cfg.head_dim):
+            sys.exit(f"train.py: {args.run} was trained with {saved.num_attention_heads} heads of "
+                     f"{saved.head_dim}, not {cfg.num_attention_heads} of {cfg.head_dim}; "
                      "resume with its --heads/--head-dim")
         state = safetensors_io.dequantized_state(
             safetensors_io.read(os.path.join(args.run, "ckpt", "model.safetensors"))[0])
