@@ -96,14 +96,40 @@ def round_index(x, numerics):
 
 # --- mHC -------------------------------------------------------------------------------------
 
+class Sinkhorn(torch.autograd.Function):
+    """softmax over rows (+eps), column normalise, then iters-1 rounds of (row, column), on
+    [..., hc, hc] logits. Computed in an [hc, hc, n] layout, where each tiny row or column sum
+    is a vector add over the n matrices, with a hand-written backward: autograd through the 39
+    small normalisations was a large share of a whale-tiny training step (README, "Step time")."""
+
+    @staticmethod
+    def forward(ctx, logits, iters, eps):
+        shape = logits.shape
+        # The softmax in the input layout: its kernel there rounds as the plain loop's does.
+        soft = logits.softmax(-1).reshape(-1, shape[-2], shape[-1]).permute(1, 2, 0).contiguous()
+        p, saved = soft + eps, []
+        for k in range(2 * iters - 1):
+            axis = 0 if k % 2 == 0 else 1      # column sums first, then row, column, ...
+            d = p.sum(axis, keepdim=True) + eps
+            p = p / d
+            saved += [p, d]
+        ctx.save_for_backward(soft, *saved)
+        return p.permute(2, 0, 1).reshape(shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        soft, *saved = ctx.saved_tensors
+        g = grad.reshape(-1, *grad.shape[-2:]).permute(1, 2, 0).contiguous()
+        for k in reversed(range(len(saved) // 2)):
+            # p = q / (sum_axis q + eps)  =>  dL/dq = (g - sum_axis(g * p)) / (sum_axis q + eps)
+            p, d = saved[2 * k], saved[2 * k + 1]
+            g = (g - (g * p).sum(0 if k % 2 == 0 else 1, keepdim=True)) / d
+        g = soft * (g - (g * soft).sum(1, keepdim=True))
+        return g.permute(2, 0, 1).reshape(grad.shape), None, None
+
+
 def sinkhorn(logits, iters, eps):
-    """softmax over rows (+eps), column normalise, then iters-1 rounds of (row, column)."""
-    p = logits.softmax(-1) + eps
-    p = p / (p.sum(-2, keepdim=True) + eps)
-    for _ in range(iters - 1):
-        p = p / (p.sum(-1, keepdim=True) + eps)
-        p = p / (p.sum(-2, keepdim=True) + eps)
-    return p
+    return Sinkhorn.apply(logits, iters, eps)
 
 
 def hc_mix_logits(X, fn, cfg):
@@ -125,8 +151,31 @@ def hc_pre(X, fn, base, scale, cfg):
     return u, post, P
 
 
+class StreamMix(torch.autograd.Function):
+    """sum_j P[..., j, k] X[..., j, :] (P [..., hc, hc] indexed [source, destination], X
+    [..., hc, d]) as hc broadcast multiply-adds with a hand-written backward: as an einsum it
+    is one tiny batched matmul per token, another large share of a training step."""
+
+    @staticmethod
+    def forward(ctx, P, X):
+        ctx.save_for_backward(P, X)
+        out = P[..., 0, :, None] * X[..., 0, None, :]
+        for j in range(1, P.shape[-2]):     # addcmul: the einsum's rounding (golden vectors unchanged)
+            out = torch.addcmul(out, P[..., j, :, None], X[..., j, None, :])
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        P, X = ctx.saved_tensors
+        gX = P[..., :, 0, None] * grad[..., 0, None, :]
+        for k in range(1, P.shape[-1]):
+            gX += P[..., :, k, None] * grad[..., k, None, :]
+        gP = (X.unsqueeze(-2) * grad.unsqueeze(-3)).sum(-1)
+        return gP, gX
+
+
 def hc_post(o, X, post, P):
-    return post.unsqueeze(-1) * o.unsqueeze(-2) + torch.einsum("...jk,...jd->...kd", P, X)
+    return post.unsqueeze(-1) * o.unsqueeze(-2) + StreamMix.apply(P, X)
 
 
 def hc_head(X, fn, base, scale, cfg):
