@@ -109,8 +109,7 @@ class Sinkhorn(torch.autograd.Function):
         soft = logits.softmax(-1).reshape(-1, shape[-2], shape[-1]).permute(1, 2, 0).contiguous()
         p, saved = soft + eps, []
         for k in range(2 * iters - 1):
-            axis = 0 if k % 2 == 0 else 1      # column sums first, then row, column, ...
-            d = p.sum(axis, keepdim=True) + eps
+            d = p.sum(k % 2, keepdim=True) + eps   # axis 0: column sums first, then 1: row, ...
             p = p / d
             saved += [p, d]
         ctx.save_for_backward(soft, *saved)
@@ -123,7 +122,7 @@ class Sinkhorn(torch.autograd.Function):
         for k in reversed(range(len(saved) // 2)):
             # p = q / (sum_axis q + eps)  =>  dL/dq = (g - sum_axis(g * p)) / (sum_axis q + eps)
             p, d = saved[2 * k], saved[2 * k + 1]
-            g = (g - (g * p).sum(0 if k % 2 == 0 else 1, keepdim=True)) / d
+            g = (g - (g * p).sum(k % 2, keepdim=True)) / d
         g = soft * (g - (g * soft).sum(1, keepdim=True))
         return g.permute(2, 0, 1).reshape(grad.shape), None, None
 

@@ -37,9 +37,19 @@ class MhcTest(unittest.TestCase):
         self.assertTrue(torch.allclose(p.sum(-2), torch.ones(5, 4), atol=1e-5))
         self.assertTrue(torch.allclose(p.sum(-1), torch.ones(5, 4), atol=1e-2))   # rows: converged, not exact
 
-    def test_sinkhorn_matches_plain_autograd(self):
-        """The hand-written backward equals autograd through the spec's plain loop, and passes a
+    def assert_same_function(self, ours, ref, inputs, grad_atol):
+        """ours equals ref in value and in gradient (autograd through ref), and ours passes a
         float64 finite-difference check."""
+        inputs = [x.requires_grad_() for x in inputs]
+        out, want = ours(*inputs), ref(*inputs)
+        self.assertTrue(torch.allclose(out, want, atol=1e-6))
+        w = torch.randn(out.shape, generator=torch.Generator().manual_seed(9))
+        for a, b in zip(torch.autograd.grad((out * w).sum(), inputs), torch.autograd.grad((want * w).sum(), inputs)):
+            self.assertTrue(torch.allclose(a, b, atol=grad_atol))
+        self.assertTrue(torch.autograd.gradcheck(ours, [x.detach().double().requires_grad_() for x in inputs]))
+
+    def test_sinkhorn_matches_plain_autograd(self):
+        """The hand-written backward against autograd through the spec's plain loop."""
         def plain(logits, iters, eps):
             p = logits.softmax(-1) + eps
             p = p / (p.sum(-2, keepdim=True) + eps)
@@ -47,31 +57,15 @@ class MhcTest(unittest.TestCase):
                 p = p / (p.sum(-1, keepdim=True) + eps)
                 p = p / (p.sum(-2, keepdim=True) + eps)
             return p
-        g = torch.Generator().manual_seed(1)
-        x = (torch.randn(2, 3, 4, 4, generator=g) * 2).requires_grad_()
-        w = torch.randn(2, 3, 4, 4, generator=g)
-        ours, = torch.autograd.grad((M.sinkhorn(x, 20, 1e-6) * w).sum(), x)
-        ref, = torch.autograd.grad((plain(x, 20, 1e-6) * w).sum(), x)
-        self.assertTrue(torch.allclose(M.sinkhorn(x, 20, 1e-6), plain(x, 20, 1e-6), atol=1e-6))
-        self.assertTrue(torch.allclose(ours, ref, atol=1e-6))
-        x64 = torch.randn(3, 4, 4, dtype=torch.float64, generator=g).requires_grad_()
-        self.assertTrue(torch.autograd.gradcheck(lambda t: M.sinkhorn(t, 5, 1e-6), (x64,)))
+        x = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(1)) * 2
+        self.assert_same_function(lambda t: M.sinkhorn(t, 20, 1e-6), lambda t: plain(t, 20, 1e-6), [x], 1e-6)
 
     def test_stream_mix_matches_einsum(self):
-        """hc_post's hand-written mixing equals the einsum, forward and backward."""
+        """hc_post's hand-written mixing against the einsum."""
         g = torch.Generator().manual_seed(2)
-        P = torch.randn(2, 3, 4, 4, generator=g).requires_grad_()
-        X = torch.randn(2, 3, 4, 16, generator=g).requires_grad_()
-        w = torch.randn(2, 3, 4, 16, generator=g)
-        ours = M.StreamMix.apply(P, X)
-        ref = torch.einsum("...jk,...jd->...kd", P, X)
-        self.assertTrue(torch.allclose(ours, ref, atol=1e-6))
-        g_ours = torch.autograd.grad((ours * w).sum(), (P, X))
-        g_ref = torch.autograd.grad((ref * w).sum(), (P, X))
-        for a, b in zip(g_ours, g_ref):
-            self.assertTrue(torch.allclose(a, b, atol=1e-5))
-        P64, X64 = P.detach().double().requires_grad_(), X.detach().double().requires_grad_()
-        self.assertTrue(torch.autograd.gradcheck(M.StreamMix.apply, (P64, X64)))
+        P, X = torch.randn(2, 3, 4, 4, generator=g), torch.randn(2, 3, 4, 16, generator=g)
+        self.assert_same_function(M.StreamMix.apply, lambda p, x: torch.einsum("...jk,...jd->...kd", p, x),
+                                  [P, X], 1e-5)
 
     def test_pre_post_formulas(self):
         cfg = small_config([0, 0])
